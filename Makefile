@@ -1,0 +1,65 @@
+# Developer entry points. `make run` brings the whole stack up; `make test` is
+# what CI runs (through .ci/run).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# Targets chain (setup -> migrate -> seed -> train -> run); never run them side by side.
+.NOTPARALLEL:
+
+# Rasa phones home unless told not to; the environment can still say otherwise.
+export RASA_TELEMETRY_ENABLED ?= false
+
+UV := scripts/uv
+
+.PHONY: help setup lock train migrate seed run test clean distclean
+
+help:
+	@echo "make setup      create/refresh .venv (app) and .venv-rasa (Rasa) from the lock files"
+	@echo "make lock       re-resolve requirements.lock and bot/requirements.lock"
+	@echo "make train      train the Rasa model (cached by a fingerprint of bot/ and data/)"
+	@echo "make migrate    apply database migrations"
+	@echo "make seed       load the demo clinic into an empty database"
+	@echo "make run        all of the above, then start every process (Ctrl-C stops them)"
+	@echo "make test       the test suite (plus a SQLite pass when DATABASE_URL is another database)"
+	@echo "make clean      remove models, var/ and caches; distclean also removes the venvs"
+
+setup:
+	scripts/setup
+
+lock:
+	$(UV) pip compile pyproject.toml --extra dev -o requirements.lock \
+		--python-version 3.11 --custom-compile-command "make lock"
+	$(UV) pip compile bot/requirements.in -o bot/requirements.lock \
+		--python-version 3.10 --custom-compile-command "make lock"
+
+train: setup
+	scripts/train
+
+migrate: setup
+	mkdir -p var
+	.venv/bin/relay migrate
+
+seed: setup
+	mkdir -p var
+	.venv/bin/relay seed-demo --if-empty
+
+run: setup migrate seed train
+	scripts/run
+
+# The first pass uses whatever DATABASE_URL / REDIS_URL the environment gives
+# (CI: PostgreSQL and Redis). When that database is not SQLite, a second pass
+# with DATABASE_URL unset keeps the default SQLite path tested too.
+test: setup train
+	.venv/bin/pytest
+	@if [[ -n "$${DATABASE_URL:-}" && "$${DATABASE_URL}" != sqlite* ]]; then \
+		echo "== second pass on SQLite: env -u DATABASE_URL .venv/bin/pytest -m 'not rasa' -q"; \
+		env -u DATABASE_URL .venv/bin/pytest -m "not rasa" -q; \
+	fi
+
+clean:
+	rm -rf models var .rasa .pytest_cache .hypothesis build
+	find . \( -path ./.venv -o -path ./.venv-rasa -o -path ./.venv-tools -o -path ./.git \) -prune \
+		-o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf .venv .venv-rasa .venv-tools

@@ -1,0 +1,27 @@
+"""Assemble the FastAPI application. Nothing connects at import time."""
+
+from fastapi import FastAPI
+
+from api import conversations, health, referrals
+from relay.clinics import ClinicNotConfigured
+from webhooks import sms
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Relay",
+        version="0.1.0",
+        description="SMS and voice concierge for clinic referrals: Twilio webhooks and the staff JSON API.",
+    )
+    app.include_router(health.router)
+    app.include_router(sms.router)
+    app.include_router(referrals.router)
+    app.include_router(conversations.router)
+
+    @app.exception_handler(ClinicNotConfigured)
+    async def _no_clinic(_request, exc):  # noqa: ANN001
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    return app

@@ -1,0 +1,1 @@
+"""Relay: SMS and voice concierge for clinic referrals (domain package)."""

@@ -1,0 +1,79 @@
+"""Conversations and messages: the record of everything said with a number."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relay.models import Conversation, Message, Patient, utcnow
+
+
+def find_or_open(session: Session, *, phone: str, now: datetime | None = None) -> Conversation:
+    """The conversation with this E.164 number, opened on first contact.
+
+    Two first messages from one number can race; the unique phone column lets
+    one insert win and the other reads the winner's row.
+    """
+    conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one_or_none()
+    if conversation is not None:
+        return conversation
+    patient = session.scalars(select(Patient).filter_by(phone=phone)).one_or_none()
+    conversation = Conversation(phone=phone, patient_id=patient.id if patient else None)
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:
+        conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one()
+    return conversation
+
+
+def by_public_id(session: Session, public_id: str) -> Conversation | None:
+    return session.scalars(select(Conversation).filter_by(public_id=public_id)).one_or_none()
+
+
+def record_message(
+    session: Session,
+    *,
+    conversation: Conversation,
+    direction: str,
+    channel: str,
+    author: str,
+    body: str,
+    twilio_sid: str | None = None,
+    in_reply_to: Message | None = None,
+    now: datetime | None = None,
+) -> Message:
+    now = now or utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        direction=direction,
+        channel=channel,
+        author=author,
+        body=body,
+        twilio_sid=twilio_sid,
+        in_reply_to_id=in_reply_to.id if in_reply_to else None,
+        created_at=now,
+    )
+    session.add(message)
+    conversation.last_message_at = now
+    session.flush()
+    return message
+
+
+def replies_to(session: Session, inbound: Message) -> list[Message]:
+    return list(
+        session.scalars(select(Message).filter_by(in_reply_to_id=inbound.id).order_by(Message.id))
+    )
+
+
+def history(session: Session, *, phone: str) -> list[Message]:
+    """Every message with this number, oldest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .join(Conversation)
+            .where(Conversation.phone == phone)
+            .order_by(Message.created_at, Message.id)
+        )
+    )

@@ -1,0 +1,29 @@
+"""Alembic environment: the database URL comes from Relay's settings (or the caller)."""
+
+from alembic import context
+
+from relay.db import get_engine
+from relay.models import Base
+
+config = context.config
+
+
+def run_migrations() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    engine = get_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            # SQLite cannot ALTER most things in place; batch mode rebuilds tables.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run `relay migrate`")
+run_migrations()

@@ -1,0 +1,16 @@
+"""FAQ entries that admins edit and the bot answers from."""
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relay.models.base import Base, Timestamps
+
+
+class Faq(Timestamps, Base):
+    __tablename__ = "faqs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    question: Mapped[str] = mapped_column(String(500))
+    examples: Mapped[list] = mapped_column(default=list)
+    answer: Mapped[str] = mapped_column(Text)

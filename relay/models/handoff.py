@@ -1,0 +1,27 @@
+"""Conversations handed from the bot to a person on the staff."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from relay.models.base import Base, Timestamps, utcnow
+
+HANDOFF_PRIORITIES = ("urgent", "high", "normal")
+
+
+class Handoff(Timestamps, Base):
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    reason: Mapped[str] = mapped_column(String(64))  # a code such as "rasa_unavailable"
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+
+    conversation: Mapped["Conversation"] = relationship()  # noqa: F821

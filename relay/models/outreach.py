@@ -1,0 +1,38 @@
+"""Outreach the clinic plans to send; the database row is the truth, RQ only executes."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relay.models.base import Base, Timestamps
+
+OUTREACH_STATES = (
+    "planned",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "skipped",
+    "cancelled",
+)
+
+
+class PlannedOutreach(Timestamps, Base):
+    __tablename__ = "planned_outreach"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8), default="sms")
+    template: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    valid_until: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16), default="planned", index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(16))

@@ -1,0 +1,1 @@
+"""Background work on RQ: the outreach engine lives here (issue 4)."""

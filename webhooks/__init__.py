@@ -1,0 +1,1 @@
+"""Twilio-facing FastAPI routers."""

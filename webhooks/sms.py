@@ -1,0 +1,51 @@
+"""Inbound SMS from Twilio: validate, normalise, hand to the turn handler, answer in TwiML."""
+
+import logging
+
+from fastapi import APIRouter, HTTPException, Response
+from starlette.concurrency import run_in_threadpool
+from twilio.twiml.messaging_response import MessagingResponse
+
+from relay import turns
+from relay.phones import InvalidPhoneNumber, to_e164
+from webhooks.signature import TwilioFormDep
+
+router = APIRouter(tags=["twilio"])
+log = logging.getLogger("relay.webhooks.sms")
+
+REQUIRED_FIELDS = ("MessageSid", "From", "Body")
+
+
+def _twiml(replies: list[str]) -> Response:
+    response = MessagingResponse()
+    for text in replies:
+        response.message(text)
+    return Response(content=str(response), media_type="application/xml")
+
+
+@router.post(
+    "/webhooks/twilio/sms",
+    summary="Inbound SMS (Twilio messaging webhook)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "TwiML with the bot's reply"},
+        400: {"description": "A required field is missing or malformed"},
+        403: {"description": "Missing or invalid X-Twilio-Signature"},
+    },
+)
+async def inbound_sms(form: TwilioFormDep) -> Response:
+    missing = [name for name in REQUIRED_FIELDS if name not in form]
+    if missing:
+        raise HTTPException(status_code=400, detail=f"missing field(s): {', '.join(missing)}")
+    sid = form["MessageSid"].strip()
+    if not sid or len(sid) > 64:
+        raise HTTPException(status_code=400, detail="MessageSid is empty or too long")
+    try:
+        phone = to_e164(form["From"])
+    except InvalidPhoneNumber as exc:
+        raise HTTPException(status_code=400, detail=f"From is not a phone number ({exc})") from None
+    # The turn blocks on Rasa and the database; keep the event loop free meanwhile.
+    result = await run_in_threadpool(
+        turns.handle_inbound, sid=sid, phone=phone, body=form["Body"], channel="sms"
+    )
+    return _twiml(result.replies)
