@@ -89,7 +89,8 @@ def rasa_environment() -> dict[str, str]:
         env |= {
             "RASA_TRACKER_DIALECT": "sqlite",
             "RASA_TRACKER_HOST": "",
-            "RASA_TRACKER_PORT": "",
+            # Rasa casts the port to int even for SQLite, and SQLite refuses any other.
+            "RASA_TRACKER_PORT": "0",
             "RASA_TRACKER_DB": str(tracker_file),
             "RASA_TRACKER_USER": "",
             "RASA_TRACKER_PASSWORD": "",

@@ -55,8 +55,10 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
         return TurnResult(_replay(sid), duplicate=True)
 
     try:
-        bot_messages = rasa_client.send_message(sender=sender, text=body, channel=channel)
-        texts = [m["text"] for m in bot_messages if m.get("text")]
+        texts = [m["text"] for m in rasa_client.send_message(sender=sender, text=body, channel=channel) if m.get("text")]
+        if not texts:
+            # Every turn of ours ends in a reply; none means the action server failed.
+            raise rasa_client.RasaUnavailable("empty reply")
         rasa_failed = False
     except rasa_client.RasaUnavailable as exc:
         log.warning("rasa unavailable (%s) for conversation=%s", exc, sender)

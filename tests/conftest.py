@@ -109,6 +109,15 @@ def fresh_demo(database):
 
 
 @pytest.fixture
+def rasa_stopped(monkeypatch):
+    """Point the API at a port where no Rasa listens (whether or not the test stack runs)."""
+    monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def redis_client():
     from relay.redis_conn import get_redis
 

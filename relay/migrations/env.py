@@ -8,6 +8,11 @@ from relay.models import Base
 config = context.config
 
 
+def _ours(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    """Ignore tables we do not model, such as Rasa's tracker `events` table."""
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
     engine = get_engine(url)
@@ -18,6 +23,7 @@ def run_migrations() -> None:
             # SQLite cannot ALTER most things in place; batch mode rebuilds tables.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=_ours,
         )
         with context.begin_transaction():
             context.run_migrations()

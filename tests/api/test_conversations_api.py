@@ -1,6 +1,10 @@
 from datetime import datetime
 
+import pytest
+
 from tests.webhooks.twilio_helpers import post_sms
+
+pytestmark = pytest.mark.usefixtures("rasa_stopped")
 
 
 def test_conversation_history_by_any_phone_format_oldest_first(api_client, auth_headers, fresh_demo):

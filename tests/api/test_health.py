@@ -1,17 +1,3 @@
-import pytest
-
-from relay.settings import get_settings
-from tests.support import free_port
-
-
-@pytest.fixture
-def rasa_stopped(monkeypatch):
-    monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{free_port()}")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def test_health_reports_each_component_and_fails_when_rasa_is_down(api_client, rasa_stopped):
     response = api_client.get("/health")
     body = response.json()

@@ -2,6 +2,8 @@
 
 import threading
 
+import pytest
+
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -11,6 +13,8 @@ from relay.turns import RASA_DOWN_REPLY
 from tests.webhooks.twilio_helpers import CLINIC_NUMBER, post_sms, twiml_messages
 
 JAMES = "+13125550145"
+
+pytestmark = pytest.mark.usefixtures("rasa_stopped")
 
 
 def _count(model) -> int:

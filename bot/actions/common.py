@@ -1,0 +1,12 @@
+"""What every action needs: the conversation behind Rasa's opaque sender id."""
+
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session
+
+from relay import conversations
+from relay.models import Conversation
+
+
+def conversation_for(session: Session, tracker: Tracker) -> Conversation | None:
+    """Rasa only knows our opaque public id; the phone and patient stay in our database."""
+    return conversations.by_public_id(session, tracker.sender_id)
