@@ -1,6 +1,7 @@
 """`make run` brings the whole stack up on embedded defaults, `relay chat` talks to it, Ctrl-C stops it."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,6 +49,13 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it():
             raise AssertionError((_TMP / "make-run.log").read_text(errors="replace")[-5000:]) from None
         banner = (_TMP / "make-run.log").read_text(errors="replace")
         assert f"http://127.0.0.1:{api_port}" in banner and "embedded redis-server" in banner
+
+        redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)", banner).group(1))
+        listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
+        for port in (api_port, rasa_port, action_port, redis_port):
+            addresses = re.findall(rf"(\S+):{port}\s", listening)
+            assert addresses, f"nothing listens on {port}"
+            assert set(addresses) == {"127.0.0.1"}, f"port {port} listens on {addresses}, not loopback only"
 
         chat = subprocess.run(
             [str(PROJECT_ROOT / ".venv" / "bin" / "relay"), "chat", "--as", "James Carter"],

@@ -63,6 +63,24 @@ def _rasa_ready() -> bool:
         return False
 
 
+def start_rasa_and_wait(processes: dict) -> None:
+    processes["rasa"] = _start("rasa", _TMP / "rasa.log")
+    try:
+        wait_until(_rasa_ready, 180, "Rasa server")
+    except TimeoutError:
+        sys.stderr.write((_TMP / "rasa.log").read_text(errors="replace")[-4000:])
+        raise
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def rasa_stack(database):
     if not list((PROJECT_ROOT / "models").glob("relay-*.tar.gz")):
@@ -79,12 +97,7 @@ def rasa_stack(database):
         raise
     yield processes
     for process in processes.values():
-        process.terminate()
-    for process in processes.values():
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 class Texter:

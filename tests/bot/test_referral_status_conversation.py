@@ -171,3 +171,15 @@ def test_health_is_green_when_everything_answers(api_client, rasa_stack):
     response = api_client.get("/health")
     assert response.status_code == 200
     assert response.json()["components"] == {"database": "ok", "redis": "ok", "rasa": "ok"}
+
+
+def test_a_rasa_restart_mid_verification_forgets_nothing(texter, rasa_stack):
+    """The tracker lives in the SQL tracker store, not in the Rasa process."""
+    from tests.bot.conftest import start_rasa_and_wait, stop
+
+    james = texter(JAMES)
+    assert _asks_for_dob(james.send("when is my appointment?"))
+    stop(rasa_stack["rasa"])
+    start_rasa_and_wait(rasa_stack)
+    answer = james.send("9/3/1957")  # answers the question asked before the restart
+    assert "Lakeside Heart Center" in answer

@@ -113,3 +113,26 @@ def test_two_copies_arriving_at_once_are_processed_once(api_client, fresh_demo):
         inbound = session.scalars(select(Message).filter_by(direction="inbound")).all()
         assert [m.twilio_sid for m in inbound] == ["SMtwins"]
     assert _count(Message) == 2
+
+
+def test_a_hung_rasa_gets_the_apology_within_the_timeout(api_client, fresh_demo, monkeypatch):
+    """A Rasa that accepts the connection and never answers (stuck, overloaded)."""
+    import socket
+
+    from relay.settings import get_settings
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{hung.getsockname()[1]}")
+    monkeypatch.setenv("RASA_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    try:
+        response = post_sms(api_client, from_phone=JAMES, body="where is my referral", sid="SMhung")
+    finally:
+        hung.close()
+        get_settings.cache_clear()
+    assert twiml_messages(response) == [RASA_DOWN_REPLY]
+    with session_scope() as session:
+        assert session.scalars(select(Handoff)).one().reason == "rasa_unavailable"
+        assert session.scalars(select(Message).filter_by(twilio_sid="SMhung")).one().body == "where is my referral"
