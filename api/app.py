@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from api import conversations, health, referrals
+from api import conversations, faqs, handoffs, health, referrals
 from relay.clinics import ClinicNotConfigured
 from webhooks import sms
 
@@ -17,6 +17,8 @@ def create_app() -> FastAPI:
     app.include_router(sms.router)
     app.include_router(referrals.router)
     app.include_router(conversations.router)
+    app.include_router(handoffs.router)
+    app.include_router(faqs.router)
 
     @app.exception_handler(ClinicNotConfigured)
     async def _no_clinic(_request, exc):  # noqa: ANN001

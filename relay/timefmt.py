@@ -1,6 +1,6 @@
 """Dates and times as patients read them, always in a named time zone."""
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 
@@ -20,3 +20,16 @@ def format_when(dt: datetime, tz: str) -> str:
 def format_day(day: date) -> str:
     """'Mon, Nov 23'."""
     return f"{day:%a, %b} {day.day}"
+
+
+def require_aware(value: datetime, what: str = "datetime") -> datetime:
+    """Refuse naive datetimes at the domain's edges: whose '10:00' would it be?"""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"naive {what}: the domain only deals in aware times")
+    return value
+
+
+def format_clock(moment: time) -> str:
+    """'3:00 PM', '10:30 AM': a wall-clock time as patients read it (GSM-7)."""
+    hour = moment.hour % 12 or 12
+    return f"{hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"

@@ -118,6 +118,25 @@ def rasa_stopped(monkeypatch):
 
 
 @pytest.fixture
+def fake_twilio():
+    """A local fake of Twilio's REST API, with the app's twilio client pointed at it."""
+    from tests.fake_twilio import FakeTwilio
+
+    settings = get_settings()
+    fake = FakeTwilio(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()).start()
+    previous = os.environ.get("TWILIO_API_BASE_URL")
+    os.environ["TWILIO_API_BASE_URL"] = fake.base_url
+    get_settings.cache_clear()
+    yield fake
+    if previous is None:
+        os.environ.pop("TWILIO_API_BASE_URL", None)
+    else:
+        os.environ["TWILIO_API_BASE_URL"] = previous
+    get_settings.cache_clear()
+    fake.stop()
+
+
+@pytest.fixture
 def redis_client():
     from relay.redis_conn import get_redis
 

@@ -1,4 +1,4 @@
-"""The patient asks for a person: open a handoff for staff."""
+"""Getting a person: on request, and when the bot keeps misunderstanding."""
 
 from typing import Any
 
@@ -6,10 +6,20 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
+from bot.actions.faq import answer_from_faq
 from relay.clinics import get_clinic
 from relay.db import session_scope
 from relay.handoffs import open_handoff
 from relay.phones import pretty
+
+
+def hand_to_staff(dispatcher: CollectingDispatcher, tracker: Tracker, *, reason: str, priority: str = "normal") -> None:
+    with session_scope() as session:
+        clinic_phone = pretty(get_clinic(session).sms_number)
+        conversation = conversation_for(session, tracker)
+        if conversation is not None:
+            open_handoff(session, conversation=conversation, reason=reason, priority=priority)
+    dispatcher.utter_message(response="utter_handoff_requested", clinic_phone=clinic_phone)
 
 
 class ActionRequestHuman(Action):
@@ -17,11 +27,44 @@ class ActionRequestHuman(Action):
         return "action_request_human"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        with session_scope() as session:
-            clinic = get_clinic(session)
-            conversation = conversation_for(session, tracker)
-            if conversation is not None:
-                open_handoff(session, conversation=conversation, reason="patient_request", priority="normal")
-            clinic_phone = pretty(clinic.sms_number)
-        dispatcher.utter_message(response="utter_handoff_requested", clinic_phone=clinic_phone)
+        hand_to_staff(dispatcher, tracker, reason="patient_request")
+        return []
+
+
+# What the bot says when it did not get the message; two in a row bring a person.
+MISSED = ("utter_default", "utter_out_of_scope", "utter_faq_unknown")
+
+
+def misunderstood(dispatcher: CollectingDispatcher, tracker: Tracker, response: str, **variables) -> None:
+    """Say `response` the first time; hand to staff when the previous answer was a miss too."""
+    if previous_answer_was_a_miss(tracker):
+        hand_to_staff(dispatcher, tracker, reason="repeated_misunderstanding")
+    else:
+        dispatcher.utter_message(response=response, **variables)
+
+
+def previous_answer_was_a_miss(tracker: Tracker) -> bool:
+    """Did the bot answer the previous message with one of the 'did not get that' responses?"""
+    users_seen = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users_seen += 1
+            if users_seen == 2:
+                return False
+        elif users_seen == 1 and event.get("event") == "bot":
+            if (event.get("metadata") or {}).get("utter_action") in MISSED:
+                return True
+    return False
+
+
+class ActionDefaultFallback(Action):
+    """Low NLU confidence. The FAQ table gets a look first: an entry added since
+    the last training is exactly what the model cannot know."""
+
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if not answer_from_faq(dispatcher, tracker):
+            misunderstood(dispatcher, tracker, "utter_default")
         return []

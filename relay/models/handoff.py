@@ -22,6 +22,9 @@ class Handoff(Timestamps, Base):
     reason: Mapped[str] = mapped_column(String(64))  # a code such as "rasa_unavailable"
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # When the patient was told a person will answer; while a handoff is open the
+    # bot stays silent, and this makes the "we'll reply soon" go out only once.
+    acknowledged_at: Mapped[datetime | None]
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
 
     conversation: Mapped["Conversation"] = relationship()  # noqa: F821

@@ -1,0 +1,334 @@
+"""Confirm, book or reschedule in the patient's own words, and cancel."""
+
+from datetime import datetime
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.actions.common import conversation_for
+from bot.actions.flow import Context, RequestAction, handles
+from bot.actions.referrals import tell_status
+from relay.answers import yes_or_no
+from relay.booking import NotBookable, SlotTaken, book_slot, cancel_appointment, confirm_appointment, coverage_accepted
+from relay.clinics import get_clinic
+from relay.db import session_scope
+from relay.handoffs import open_handoff
+from relay.models import Clinic, Referral, utcnow
+from relay.patient_requests import BOOKABLE_STATUSES, is_emergency, upcoming_appointment
+from relay.slots import offer_slots
+from relay.time_windows import TimeWindow, parse_time_request
+from relay.timefmt import format_when
+
+# Slot values the validators set once an answer is understood. Not plain
+# "yes"/"no": the patient's own "yes" fills the slot first and must still be acted on.
+STOPPED = "__stopped__"
+ANSWERED_YES, ANSWERED_NO = "__yes__", "__no__"
+BOOKING_SLOTS = ("booking_referral", "time_request", "slot_choice", "offered_slots")
+
+
+def _referral(session: Session, tracker: Tracker) -> Referral | None:
+    external_id = tracker.get_slot("booking_referral")
+    return session.scalars(select(Referral).filter_by(external_id=external_id)).one_or_none() if external_id else None
+
+
+def _when(clinic: Clinic, moment: datetime) -> str:
+    return format_when(moment, clinic.timezone)
+
+
+# --- confirm ---------------------------------------------------------------
+
+
+def _nothing_to_confirm(ctx: Context, _referrals: list[Referral]) -> list[EventType]:
+    ctx.say("utter_no_upcoming_appointment", clinic_phone=ctx.clinic_phone)
+    return []
+
+
+@handles("confirm", when_none=_nothing_to_confirm)
+def _confirm(ctx: Context, referrals: list[Referral]) -> list[EventType]:
+    referral = referrals[0]
+    appointment = confirm_appointment(
+        ctx.session, appointment=upcoming_appointment(referral, ctx.now), now=ctx.now, actor="bot"
+    )
+    ctx.say(
+        "utter_appointment_confirmed",
+        specialist=referral.specialist.name,
+        when=_when(ctx.clinic, appointment.start_at),
+        facility=referral.specialist.facility,
+    )
+    return []
+
+
+class ActionConfirmAppointment(RequestAction):
+    request, action_name = "confirm", "action_confirm_appointment"
+
+
+# --- book / reschedule -----------------------------------------------------
+
+
+def _nothing_to_book(ctx: Context, _referrals: list[Referral]) -> list[EventType]:
+    waiting = [r for r in ctx.patient.referrals if r.status in ("received", "authorization_pending")]
+    if waiting:
+        ctx.say("utter_not_ready_to_book")
+        tell_status(ctx, waiting[0])
+    else:
+        ctx.say("utter_no_open_referral", clinic_phone=ctx.clinic_phone)
+    return []
+
+
+def booking_blocked(ctx: Context, referral: Referral) -> bool:
+    """Say why this referral cannot be booked by text, and hand it to staff where they must act."""
+    specialist = referral.specialist
+    if is_emergency(referral):
+        ctx.say("utter_emergency_no_self_booking", clinic_phone=ctx.clinic_phone)
+        open_handoff(
+            ctx.session, conversation=ctx.conversation, reason="emergency_referral", priority="urgent",
+            referral_id=referral.id, now=ctx.now,
+        )  # fmt: skip
+        return True
+    if referral.status not in BOOKABLE_STATUSES:
+        ctx.say("utter_not_ready_to_book")
+        tell_status(ctx, referral)
+        return True
+    if not coverage_accepted(ctx.patient, specialist):
+        # Nobody should be surprised by a bill: no booking, staff find an in-network option.
+        ctx.say(
+            "utter_insurance_not_accepted",
+            payer=ctx.patient.insurance_payer or "your insurance",
+            specialist=specialist.name,
+        )
+        open_handoff(
+            ctx.session, conversation=ctx.conversation, reason="insurance_not_accepted", priority="normal",
+            referral_id=referral.id, now=ctx.now,
+        )  # fmt: skip
+        return True
+    return False
+
+
+def start_booking(ctx: Context, referral: Referral, *, prefill: str | None = None) -> list[EventType]:
+    if booking_blocked(ctx, referral):
+        return []
+    window = parse_time_request(prefill, now=ctx.now, tz=ctx.clinic.timezone) if prefill else None
+    return [
+        SlotSet("booking_referral", referral.external_id),
+        SlotSet("slot_choice", None),
+        SlotSet("offered_slots", None),
+        # A time already named ("can we do tuesday after 3?") is offered at once.
+        SlotSet("time_request", prefill if window else None),
+        FollowupAction("booking_form"),
+    ]
+
+
+@handles("booking", when_none=_nothing_to_book)
+def _booking(ctx: Context, referrals: list[Referral]) -> list[EventType]:
+    return start_booking(ctx, referrals[0], prefill=ctx.request_text)
+
+
+class ActionStartBooking(RequestAction):
+    request, action_name = "booking", "action_start_booking"
+
+
+class ActionAskTimeRequest(Action):
+    def name(self) -> str:
+        return "action_ask_time_request"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        after_cancel = tracker.get_slot("pending_request") == "rebook"
+        dispatcher.utter_message(response="utter_ask_time_request_rebook" if after_cancel else "utter_ask_time_request")
+        return []
+
+
+class ValidateBookingForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    def validate_time_request(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if value is None:
+            return {"time_request": None}
+        if yes_or_no(str(value), tracker.get_intent_of_latest_message()) is False:
+            dispatcher.utter_message(response="utter_booking_stopped")
+            return {"time_request": str(value), "slot_choice": STOPPED}
+        now = utcnow()
+        with session_scope() as session:
+            clinic, referral = get_clinic(session), _referral(session, tracker)
+            if referral is None:
+                return {"time_request": str(value), "slot_choice": STOPPED}
+            window = parse_time_request(str(value), now=now, tz=clinic.timezone)
+            if window is None:
+                dispatcher.utter_message(response="utter_time_unreadable")
+                return {"time_request": None}
+            offered = _offer(dispatcher, session, clinic, referral, window, now)
+        if not offered:
+            return {"time_request": str(value), "slot_choice": STOPPED}
+        return {"time_request": str(value), "offered_slots": offered}
+
+    def validate_slot_choice(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if value is None or value == STOPPED:
+            return {"slot_choice": value}
+        text = str(value)
+        if yes_or_no(text, tracker.get_intent_of_latest_message()) is False:
+            dispatcher.utter_message(response="utter_booking_stopped")
+            return {"slot_choice": STOPPED}
+        offered = [datetime.fromisoformat(iso) for iso in tracker.get_slot("offered_slots") or []]
+        now = utcnow()
+        with session_scope() as session:
+            clinic, referral = get_clinic(session), _referral(session, tracker)
+            if referral is None:
+                return {"slot_choice": STOPPED}
+            choice = _chosen_slot(text, offered, now, clinic.timezone)
+            if choice is None:
+                window = parse_time_request(text, now=now, tz=clinic.timezone)
+                if window is None:
+                    dispatcher.utter_message(response="utter_slot_choice_invalid")
+                    return {"slot_choice": None}
+                # A new day or time: offer slots for it instead.
+                return {"slot_choice": None, "time_request": text,
+                        "offered_slots": _offer(dispatcher, session, clinic, referral, window, now) or None}  # fmt: skip
+            rescheduling = upcoming_appointment(referral, now) is not None
+            try:
+                appointment = book_slot(session, referral=referral, start_at=choice, now=now, actor="bot")
+            except (SlotTaken, NotBookable):
+                dispatcher.utter_message(response="utter_slot_taken")
+                window = parse_time_request(tracker.get_slot("time_request") or "", now=now, tz=clinic.timezone)
+                fallback = window or parse_time_request("as soon as possible", now=now, tz=clinic.timezone)
+                return {"slot_choice": None, "offered_slots": _offer(dispatcher, session, clinic, referral, fallback, now) or None}
+            specialist = referral.specialist
+            dispatcher.utter_message(
+                response="utter_rescheduled" if rescheduling else "utter_booked",
+                specialist=specialist.name,
+                when=_when(clinic, appointment.start_at),
+                facility=specialist.facility,
+                address=specialist.address,
+            )
+            return {"slot_choice": appointment.start_at.isoformat()}
+
+
+def _offer(
+    dispatcher: CollectingDispatcher, session: Session, clinic: Clinic, referral: Referral, window: TimeWindow, now: datetime
+) -> list[str]:
+    """Say up to three open slots for the window (or the nearest ones); return them as ISO strings."""
+    offer = offer_slots(session, specialist_id=referral.specialist_id, window=window, now=now, tz=clinic.timezone)
+    if not offer.slots:
+        dispatcher.utter_message(response="utter_no_slots", specialist=referral.specialist.name)
+        return []
+    options = "\n".join(f"{n}) {_when(clinic, slot)}" for n, slot in enumerate(offer.slots, start=1))
+    dispatcher.utter_message(
+        response="utter_slots_offer" if offer.in_window else "utter_slots_nearest",
+        specialist=referral.specialist.name,
+        window=window.label,
+        options=options,
+    )
+    return [slot.isoformat() for slot in offer.slots]
+
+
+def _chosen_slot(text: str, offered: list[datetime], now: datetime, tz: str) -> datetime | None:
+    """'2', 'option 2', or a restated time ('the 1:30 one', 'thu at 1:30')."""
+    stripped = text.strip().lower().removeprefix("option").removeprefix("#").strip(" .)!")
+    if stripped.isdigit() and 1 <= int(stripped) <= len(offered):
+        return offered[int(stripped) - 1]
+    window = parse_time_request(text, now=now, tz=tz)
+    if window is None:
+        return None
+    matches = [slot for slot in offered if window.start <= slot < window.end]
+    if window.preferred is not None:
+        matches = [slot for slot in offered if slot == window.preferred] or [
+            slot for slot in offered if slot.astimezone(window.preferred.tzinfo).time() == window.preferred.time()
+        ]
+    return matches[0] if len(matches) == 1 else None
+
+
+class ActionBookingDone(Action):
+    def name(self) -> str:
+        return "action_booking_done"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        return [SlotSet(name, None) for name in BOOKING_SLOTS] + [SlotSet("pending_request", None)]
+
+
+# --- cancel ----------------------------------------------------------------
+
+
+@handles("cancel", when_none=_nothing_to_confirm)
+def _cancel(ctx: Context, referrals: list[Referral]) -> list[EventType]:
+    return [
+        SlotSet("booking_referral", referrals[0].external_id),
+        SlotSet("cancel_confirmation", None),
+        FollowupAction("cancel_form"),
+    ]
+
+
+class ActionStartCancel(RequestAction):
+    request, action_name = "cancel", "action_start_cancel"
+
+
+class ActionAskCancelConfirmation(Action):
+    def name(self) -> str:
+        return "action_ask_cancel_confirmation"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        with session_scope() as session:
+            clinic, referral = get_clinic(session), _referral(session, tracker)
+            appointment = referral.current_appointment if referral else None
+            if appointment is None:
+                return [SlotSet("cancel_confirmation", ANSWERED_NO)]
+            # Never "reply CANCEL": a lone CANCEL is an opt-out at Twilio.
+            dispatcher.utter_message(
+                response="utter_ask_cancel_confirmation",
+                specialist=referral.specialist.name,
+                when=_when(clinic, appointment.start_at),
+            )
+        return []
+
+
+class ValidateCancelForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_cancel_form"
+
+    def validate_cancel_confirmation(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if value is None or value in (ANSWERED_YES, ANSWERED_NO):
+            return {"cancel_confirmation": value}
+        answer = yes_or_no(str(value), tracker.get_intent_of_latest_message())
+        if answer is None:
+            dispatcher.utter_message(response="utter_please_yes_or_no")
+            return {"cancel_confirmation": None}
+        if not answer:
+            return {"cancel_confirmation": ANSWERED_NO}
+        now = utcnow()
+        with session_scope() as session:
+            referral = _referral(session, tracker)
+            appointment = upcoming_appointment(referral, now) if referral else None
+            if appointment is not None:
+                cancel_appointment(session, appointment=appointment, now=now, actor="bot")
+        return {"cancel_confirmation": ANSWERED_YES}
+
+
+class ActionCancelDone(Action):
+    """Say what happened; after a cancellation, offer a new time straight away."""
+
+    def name(self) -> str:
+        return "action_cancel_done"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if tracker.get_slot("cancel_confirmation") != ANSWERED_YES:
+            dispatcher.utter_message(response="utter_cancel_kept")
+            return [SlotSet("cancel_confirmation", None), SlotSet("booking_referral", None)]
+        with session_scope() as session:
+            clinic, referral = get_clinic(session), _referral(session, tracker)
+            conversation = conversation_for(session, tracker)
+            dispatcher.utter_message(
+                response="utter_appointment_cancelled",
+                specialist=referral.specialist.name,
+                when=_when(clinic, referral.current_appointment.start_at),
+            )
+            ctx = Context(session, clinic, conversation, conversation.patient, utcnow(), dispatcher, tracker)
+            events = start_booking(ctx, referral)
+        return [SlotSet("cancel_confirmation", None), SlotSet("pending_request", "rebook" if events else None)] + events

@@ -1,0 +1,53 @@
+"""Answer clinic questions from the FAQ table (edited by admins, no retraining)."""
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from relay.clinics import get_clinic
+from relay.db import session_scope
+from relay.faq import answer_for
+from relay.phones import pretty
+
+
+def selected_faq(tracker: Tracker) -> tuple[str | None, float]:
+    """The FAQ topic the ResponseSelector chose ('parking'), with its confidence."""
+    selectors = tracker.latest_message.get("response_selector") or {}
+    chosen = (selectors.get("ask_faq") or selectors.get("default") or {}).get("response") or {}
+    key = chosen.get("intent_response_key") or ""
+    if not key.startswith("ask_faq/"):
+        return None, 0.0
+    return key.split("/", 1)[1], float(chosen.get("confidence") or 0.0)
+
+
+def answer_from_faq(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Utter the stored answer if an entry fits the latest message; say whether one did."""
+    key, confidence = selected_faq(tracker)
+    if tracker.get_intent_of_latest_message() != "ask_faq":
+        key, confidence = None, 0.0  # only stored wording can match off-topic messages
+    with session_scope() as session:
+        faq = answer_for(session, message=tracker.latest_message.get("text") or "", selected_key=key, selector_confidence=confidence)
+        answer = faq.answer if faq else None
+    if answer is None:
+        return False
+    dispatcher.utter_message(text=answer)
+    return True
+
+
+class ActionAnswerFaq(Action):
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if answer_from_faq(dispatcher, tracker):
+            return []
+        from bot.actions.handoff import misunderstood  # handoff imports this module
+
+        if tracker.get_intent_of_latest_message() == "out_of_scope":
+            misunderstood(dispatcher, tracker, "utter_out_of_scope")
+            return []
+        with session_scope() as session:
+            clinic_phone = pretty(get_clinic(session).sms_number)
+        misunderstood(dispatcher, tracker, "utter_faq_unknown", clinic_phone=clinic_phone)
+        return []

@@ -1,0 +1,33 @@
+import pytest
+
+from relay.faq import answer_for, similarity
+from relay.models import Faq
+
+
+def test_a_restated_question_is_a_strong_match():
+    assert similarity("where do i park", "Where do I park?") > 0.9
+    assert similarity("do you do flu shots", "Do you give flu shots?") > 0.7
+
+
+def test_unrelated_questions_score_low():
+    assert similarity("whats the weather", "What are your hours?") < 0.45
+
+
+@pytest.mark.parametrize(
+    ("message", "selected", "confidence", "expected"),
+    [
+        ("where can i leave my car", "parking", 0.95, "parking"),  # the model knows the topic
+        ("is there parking", None, 0.0, "parking"),  # stored example, no model help
+        ("do you sell hearing aids", "what_to_bring", 0.9, None),  # confident model, no support in wording
+        ("asdf", None, 0.0, None),
+    ],
+)
+def test_answer_for_combines_model_and_stored_wording(db_session, message, selected, confidence, expected):
+    faq = answer_for(db_session, message=message, selected_key=selected, selector_confidence=confidence)
+    assert (faq.key if faq else None) == expected
+
+
+def test_a_new_entry_is_found_without_retraining(db_session):
+    db_session.add(Faq(key="flu_shots", question="Do you give flu shots?", examples=["flu vaccine?"], answer="Yes."))
+    db_session.flush()
+    assert answer_for(db_session, message="do u give flu shots", selected_key=None, selector_confidence=0).key == "flu_shots"
