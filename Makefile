@@ -11,7 +11,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 
 UV := scripts/uv
 
-.PHONY: help setup lock train migrate seed run test clean distclean
+.PHONY: help setup lock train migrate seed run test nlu-report rasa-test clean distclean
 
 help:
 	@echo "make setup      create/refresh .venv (app) and .venv-rasa (Rasa) from the lock files"
@@ -21,6 +21,8 @@ help:
 	@echo "make seed       load the demo clinic into an empty database"
 	@echo "make run        all of the above, then start every process (Ctrl-C stops them)"
 	@echo "make test       the test suite (plus a SQLite pass when DATABASE_URL is another database)"
+	@echo "make nlu-report NLU cross-validation: intent F1 per intent (reports/nlu/)"
+	@echo "make rasa-test  rasa data validate + rasa test core on tests/rasa/test_stories.yml"
 	@echo "make clean      remove models, var/ and caches; distclean also removes the venvs"
 
 setup:
@@ -56,8 +58,15 @@ test: setup train
 		env -u DATABASE_URL .venv/bin/pytest -m "not rasa" -q; \
 	fi
 
+nlu-report: setup
+	scripts/nlu-report
+
+rasa-test: train
+	.venv-rasa/bin/rasa data validate --domain bot/intents --data data --config bot/config.yml
+	.venv-rasa/bin/rasa test core --stories tests/rasa/test_stories.yml --model models --out reports/core
+
 clean:
-	rm -rf models var .rasa .pytest_cache .hypothesis build
+	rm -rf models var reports .rasa .pytest_cache .hypothesis build
 	find . \( -path ./.venv -o -path ./.venv-rasa -o -path ./.venv-tools -o -path ./.git \) -prune \
 		-o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
 

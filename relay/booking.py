@@ -80,7 +80,8 @@ def book_slot(session: Session, *, referral: Referral, start_at: datetime, now: 
         else:
             old_start = current.start_at
             appointment = _move_appointment(session, appointment=current, held=held, start_at=start_at)
-            action, details = "appointment.rescheduled", {"old_start_at": _iso(old_start), "new_start_at": _iso(start_at)}
+            action = "appointment.rescheduled"
+            details = {"old_start_at": _iso(old_start), "new_start_at": _iso(start_at)}
         referral.status = "scheduled"
         session.flush()
         _record(session, appointment=appointment, action=action, details=details, now=now, actor=actor)
@@ -103,7 +104,7 @@ def cancel_appointment(session: Session, *, appointment: Appointment, now: datet
         appointment.status = "cancelled"
         referral.status = "cancelled"
         session.flush()
-        _record(session, appointment=appointment, action="appointment.cancelled", details={"start_at": _iso(appointment.start_at)}, now=now, actor=actor)
+        _record(session, appointment=appointment, action="appointment.cancelled", now=now, actor=actor)
         replan_outreach(session, appointment=appointment, now=now)
     return appointment
 
@@ -118,7 +119,7 @@ def confirm_appointment(session: Session, *, appointment: Appointment, now: date
     with session.begin_nested():
         appointment.status = "confirmed"
         session.flush()
-        _record(session, appointment=appointment, action="appointment.confirmed", details={"start_at": _iso(appointment.start_at)}, now=now, actor=actor)
+        _record(session, appointment=appointment, action="appointment.confirmed", now=now, actor=actor)
         replan_outreach(session, appointment=appointment, now=now)
     return appointment
 
@@ -196,7 +197,8 @@ def _take_slot(session: Session, *, appointment: Appointment, start_at: datetime
     """Insert the slot row; the unique constraint decides a race, in its own savepoint."""
     try:
         with session.begin_nested():
-            session.add(BookedSlot(specialist_id=appointment.specialist_id, start_at=start_at, appointment_id=appointment.id))
+            slot = BookedSlot(specialist_id=appointment.specialist_id, start_at=start_at, appointment_id=appointment.id)
+            session.add(slot)
             session.flush()
     except IntegrityError as exc:
         raise SlotTaken("that slot was just taken") from exc
@@ -206,8 +208,18 @@ def _held_slot(session: Session, *, appointment: Appointment) -> BookedSlot | No
     return session.scalars(select(BookedSlot).filter_by(appointment_id=appointment.id)).one_or_none()
 
 
-def _record(session: Session, *, appointment: Appointment, action: str, details: dict, now: datetime, actor: str) -> None:
+def _record(
+    session: Session,
+    *,
+    appointment: Appointment,
+    action: str,
+    now: datetime,
+    actor: str,
+    details: dict | None = None,
+) -> None:
+    """An audit event with ids, version and times only: no names, no reasons (no PHI)."""
     referral = appointment.referral
+    details = details if details is not None else {"start_at": _iso(appointment.start_at)}
     audit.record(
         session,
         actor=actor,

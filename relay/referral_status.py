@@ -52,6 +52,26 @@ def pick_referral(answer: str, referrals: list[Referral]) -> Referral | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def referral_kind(referral: Referral) -> str:
+    """How the referral is named to the patient, by its type."""
+    if referral.type == "provider" and referral.referring_provider is not None:
+        return f"referral from {referral.referring_provider.name}"
+    return {
+        "self": "self-referral",
+        "emergency": "urgent referral",
+        "second_opinion": "second-opinion referral",
+        "follow_up": "follow-up referral",
+    }.get(referral.type, "referral")
+
+
+def what_to_bring(referral: Referral) -> str:
+    """What the patient brings, by referral type (the specialist's own prep is separate)."""
+    return {
+        "second_opinion": "your ID, insurance card and your earlier test results and reports",
+        "follow_up": "your ID, insurance card and your hospital discharge papers",
+    }.get(referral.type, "your photo ID and insurance card")
+
+
 def status_replies(referral: Referral, clinic: Clinic, now: datetime) -> list[Reply]:
     specialist = referral.specialist
     tz = clinic.timezone
@@ -61,6 +81,8 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime) -> list[Re
         "facility": specialist.facility,
         "specialist_phone": pretty(specialist.phone),
         "clinic_phone": pretty(clinic.sms_number),
+        "referral_kind": referral_kind(referral),
+        "bring": what_to_bring(referral),
     }
     appointment = referral.current_appointment
     when = {"when": format_when(appointment.start_at, tz)} if appointment else {"when": "your last visit"}
@@ -86,7 +108,7 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime) -> list[Re
     if status == "scheduled" and appointment is not None and appointment.start_at >= now:
         replies = [Reply("utter_status_scheduled", base | when | {"address": specialist.address})]
         if specialist.prep:
-            replies.append(Reply("utter_appointment_prep", {"prep": specialist.prep}))
+            replies.append(Reply("utter_appointment_prep", {"prep": specialist.prep, "bring": base["bring"]}))
         return replies
     if status in ("completed", "scheduled"):
         # A "scheduled" referral whose visit is already past is waiting for the

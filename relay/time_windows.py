@@ -62,7 +62,6 @@ CLINIC_CLOSES = time(17, 0)
 ASAP_DAYS = 30
 SOON_DAYS = 14
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY_WORDS = {
     "mon": 0, "monday": 0,
     "tue": 1, "tues": 1, "tuesday": 1,
@@ -156,7 +155,9 @@ _DASH = re.compile(rf"(?<![\d/:])(?P<a>{_T})\s*(?:-|to)\s*(?P<b>\d{{1,2}}(?::[0-
 _AFTER = re.compile(rf"\b(?:after|from|past|later than)\s+(?P<t>{_T})")
 _BEFORE = re.compile(rf"\b(?:before|by|until|till|earlier than)\s+(?P<t>{_T})")
 _AT = re.compile(rf"(?:\b(?:at|around|about|abt)\b|@)\s*(?P<t>{_T})")
-_BARE = re.compile(r"(?<![\d/:])(?P<t>\d{1,2}(?::[0-5]\d)?\s*(?:am|pm)\b|\d{1,2}:[0-5]\d|\bnoon\b|\bmidday\b)(?![\d/:])")
+_BARE = re.compile(
+    r"(?<![\d/:])(?P<t>\d{1,2}(?::[0-5]\d)?\s*(?:am|pm)\b|\d{1,2}:[0-5]\d|\bnoon\b|\bmidday\b)(?![\d/:])"
+)
 _PART_WORD = re.compile(r"\b(morning|afternoon|evening)s?\b|\b(tonight)\b")
 _CLOCK = re.compile(r"(?:(?P<noon>noon|midday)|(?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s*(?P<ap>am|pm)?)")
 
@@ -208,7 +209,11 @@ def _combine_clocks(found: list[_Clock]) -> _Clock:
         start = max(combined.part[0], other.part[0])
         end = min(combined.part[1], other.part[1])
         if start < end:
-            combined = _Clock(part=(start, end), label=f"{combined.label} {other.label}", plural=f"{combined.plural} {other.plural}")
+            combined = _Clock(
+                part=(start, end),
+                label=f"{combined.label} {other.label}",
+                plural=f"{combined.plural} {other.plural}",
+            )
     return _Clock(
         part=combined.part,
         label=combined.label,
@@ -274,9 +279,8 @@ _DAY_AFTER_TOMORROW = re.compile(r"\bday after tomorrow\b")
 _TODAY = re.compile(r"\btoday\b|\bthis\s+(?:morning|afternoon|evening)\b")
 _TOMORROW = re.compile(r"\btomorrow\b")
 _WEEK = re.compile(r"\b(?:(?P<which>next|this|coming)\s+week(?P<end>end)?|(?:the\s+)?(?P<bare_end>weekend))\b")
-_WEEKDAY = re.compile(
-    r"\b(?:(?P<which>next|this|coming|on)\s+)?(?P<day>" + "|".join(sorted(_WEEKDAY_WORDS, key=len, reverse=True)) + r")s?\b"
-)
+_WEEKDAY_NAMES = "|".join(sorted(_WEEKDAY_WORDS, key=len, reverse=True))  # longest first: "thurs" before "thu"
+_WEEKDAY = re.compile(rf"\b(?:(?P<which>next|this|coming|on)\s+)?(?P<day>{_WEEKDAY_NAMES})s?\b")
 _RELATIVE_UNIT = re.compile(r"\d.*\b(?:day|week|month)s?\b")
 
 

@@ -118,6 +118,11 @@ class Texter:
 
 
 def assert_private(reply: str) -> None:
+    """No referral reason, and an SMS that stays cheap: GSM-7, two segments unless listing slots."""
+    from relay.gsm import is_gsm7, segments
+
+    assert is_gsm7(reply), f"reply leaves the GSM-7 alphabet: {reply!r}"
+    assert segments(reply) <= 2 or "1) " in reply, f"reply takes {segments(reply)} segments: {reply!r}"
     lowered = reply.lower()
     for reason in REASONS:
         assert reason.lower() not in lowered

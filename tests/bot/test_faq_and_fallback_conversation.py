@@ -60,3 +60,18 @@ def test_asking_for_a_person_opens_a_handoff(texter):
     with session_scope() as session:
         handoff = session.scalars(select(Handoff)).one()
         assert (handoff.reason, handoff.status) == ("patient_request", "open")
+
+
+def test_a_handoff_silences_the_bot_until_staff_resolve_it(texter, api_client, auth_headers):
+    aisha = texter(AISHA)
+    aisha.send("i want to talk to a real person")
+    ack = aisha.send("where do i park")  # would be an FAQ answer without the handoff
+    assert "team" in ack.lower() and "garage" not in ack
+    assert aisha.send("hello?") == ""  # stored for staff, no reply
+    handoffs = api_client.get("/api/handoffs", params={"status": "open"}, headers=auth_headers).json()
+    assert len(handoffs) == 1
+    resolved = api_client.post(f"/api/handoffs/{handoffs[0]['id']}/resolve", headers=auth_headers)
+    assert resolved.status_code == 200
+    assert "garage on Riverside Ave" in aisha.send("where do i park")
+    history = api_client.get("/api/conversations", params={"phone": AISHA}, headers=auth_headers).json()
+    assert "hello?" in [m["body"] for m in history["messages"] if m["direction"] == "inbound"]

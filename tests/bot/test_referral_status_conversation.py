@@ -65,6 +65,7 @@ def test_robert_hears_that_his_payer_approval_is_pending(texter):
     assert "Blue Cross Blue Shield of Illinois" in answer
     assert format_day(demo_today() - timedelta(days=3)) in answer
     assert "Dr. Marco Silva" in answer
+    assert "referral from Dr. Farah Iqbal" in answer
 
 
 def test_kevin_is_asked_which_referral_and_can_pick_one(texter):
@@ -114,10 +115,10 @@ def test_three_wrong_dates_of_birth_lock_the_conversation_for_staff(texter):
 
 STATUS_CASES = [
     # phone, date of birth as texted, facts the reply must state
-    (AISHA, "02/17/1991", ["Dr. Lena Park", "ready to schedule", "(312) 555-0172"]),
+    (AISHA, "02/17/1991", ["Dr. Lena Park", "self-referral", "ready to schedule", "(312) 555-0172"]),
     (LINDA, "June 5 1964", ["Northside Imaging", format_when(demo_moment(-1, "14:30"), TZ), "complete"]),
     (DANIEL, "1/22/83", ["Dr. Priya Raman", format_when(demo_moment(-5, "09:30"), TZ), "cancelled", "(312) 555-0176"]),
-    (EMILY, "8/14/1949", ["Dr. Amara Okafor", format_when(demo_moment(10, "13:30"), TZ), "Lakeside Heart Center"]),
+    (EMILY, "8/14/1949", ["Dr. Amara Okafor", format_when(demo_moment(10, "13:30"), TZ), "Lakeside Heart Center", "discharge papers"]),
     (TOM, "3/9/1972", ["Dr. Priya Raman", "ready to schedule"]),
     (GRACE, "12/1/1995", ["Dr. Sam Ellis", format_when(demo_moment(-7, "11:00"), TZ), "missed", "(312) 555-0180"]),
     (MARIA, "4/12/1968", ["Riverside Endocrine Clinic", format_when(demo_moment(2, "09:00"), TZ), "Fast for 8 hours"]),

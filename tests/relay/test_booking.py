@@ -1,7 +1,7 @@
 """Booking on the demo clinic: the database decides races; reschedules move one row."""
 
 import threading
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,7 +85,8 @@ def test_booking_a_taken_slot_raises_and_the_session_stays_usable(db_session):
 
     # Nothing of the failed attempt is left, and the same session books the next slot.
     assert daniel.status == "cancelled"
-    assert db_session.scalar(select(func.count()).select_from(Appointment).filter_by(referral_id=daniel.id, status="scheduled")) == 0
+    scheduled = select(func.count()).select_from(Appointment).filter_by(referral_id=daniel.id, status="scheduled")
+    assert db_session.scalar(scheduled) == 0
     appointment = book_slot(db_session, referral=daniel, start_at=second, now=NOW, actor="bot")
     assert appointment.start_at == second and daniel.status == "scheduled"
     assert len(slot_rows(db_session, tom.specialist_id, first)) == 1
@@ -97,11 +98,15 @@ def test_a_slot_held_outside_relay_is_taken(db_session):
     weekday = busy.astimezone(ZoneInfo(DEMO_TZ)).weekday()
     if weekday not in {block.weekday for block in kevin.specialist.availability}:
         # The seed keeps D+3 as written even on a day off: give her hours that day (rolled back).
-        db_session.add(WeeklyAvailability(specialist_id=kevin.specialist_id, weekday=weekday, start_time=time(9), end_time=time(16), slot_minutes=30))
+        hours = WeeklyAvailability(
+            specialist_id=kevin.specialist_id, weekday=weekday, start_time=time(9), end_time=time(16), slot_minutes=30
+        )
+        db_session.add(hours)
         db_session.flush()
     with pytest.raises(SlotTaken):
         book_slot(db_session, referral=kevin, start_at=busy, now=NOW, actor="bot")
-    assert book_slot(db_session, referral=kevin, start_at=demo_moment(3, "11:30"), now=NOW, actor="bot").start_at == demo_moment(3, "11:30")
+    free = demo_moment(3, "11:30")
+    assert book_slot(db_session, referral=kevin, start_at=free, now=NOW, actor="bot").start_at == free
 
 
 def test_rebooking_the_same_time_changes_nothing(db_session):
@@ -263,7 +268,10 @@ def test_a_cancelled_appointment_cannot_be_confirmed(db_session):
 
 def test_every_change_replans_outreach(db_session, monkeypatch):
     calls = []
-    monkeypatch.setattr(relay.booking, "replan_outreach", lambda session, *, appointment, now: calls.append((appointment.id, appointment.status, now)))
+    def record(session, *, appointment, now):
+        calls.append((appointment.id, appointment.status, now))
+
+    monkeypatch.setattr(relay.booking, "replan_outreach", record)
     tom = referral(db_session, "RF-2007")
     first, second = free_slots(db_session, tom.specialist_id, 2)
 

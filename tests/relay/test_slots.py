@@ -155,7 +155,8 @@ def scenarios(draw):
         days=days,
     )
     # Blocks mostly on the window's own weekdays, and on the day of the change.
-    in_window = {(start + timedelta(hours=h)).astimezone(zone).weekday() for h in range(0, max(1, int((end - start).total_seconds() // 3600)), 6)}
+    hours = max(1, int((end - start).total_seconds() // 3600))
+    in_window = {(start + timedelta(hours=h)).astimezone(zone).weekday() for h in range(0, hours, 6)}
     near_change = sorted(in_window | {anchor_day.weekday()})
     return {
         "tz": tz,
@@ -171,7 +172,8 @@ def _taken_from(data, candidates: list[datetime], tz: str) -> set[datetime]:
     """Some real grid slots (in assorted zones, so only the instant matches) and some noise."""
     zones = [UTC, ZoneInfo(tz), timezone(timedelta(hours=5, minutes=45))]
     chosen = data.draw(st.sets(st.sampled_from(candidates), max_size=8)) if candidates else set()
-    noise = data.draw(st.sets(st.integers(-10**6, 10**6).map(lambda s: candidates[0] + timedelta(seconds=s)), max_size=3)) if candidates else set()
+    near = st.integers(-(10**6), 10**6).map(lambda s: candidates[0] + timedelta(seconds=s))
+    noise = data.draw(st.sets(near, max_size=3)) if candidates else set()
     return {moment.astimezone(data.draw(st.sampled_from(zones))) for moment in chosen | noise}
 
 
@@ -301,7 +303,8 @@ def test_a_taken_slot_in_the_repeated_hour_is_taken_when_written_in_local_time()
     # so a taken 01:30 CDT written in Chicago time must be compared as an instant.
     tz = "America/Chicago"
     taken = {datetime(2026, 11, 1, 1, 30, fold=0, tzinfo=ZoneInfo(tz))}
-    offered = open_slots(blocks=[Block(6, time(1), time(2), 30)], taken=taken, window=whole_day(date(2026, 11, 1), tz), now=LONG_AGO, tz=tz, limit=10)
+    window = whole_day(date(2026, 11, 1), tz)
+    offered = open_slots(blocks=[Block(6, time(1), time(2), 30)], taken=taken, window=window, now=LONG_AGO, tz=tz)
     assert [s.strftime("%H:%M") for s in offered] == ["06:00"]  # 01:00 CDT only
 
 
@@ -324,7 +327,8 @@ def test_preferred_time_orders_by_closeness_then_earlier():
 def test_nothing_within_the_lead_time():
     tz = "America/Chicago"
     now = datetime(2026, 11, 30, 9, 1, tzinfo=ZoneInfo(tz))
-    offered = open_slots(blocks=[Block(0, time(9), time(13), 30)], taken=set(), window=whole_day(date(2026, 11, 30), tz), now=now, tz=tz)
+    window = whole_day(date(2026, 11, 30), tz)
+    offered = open_slots(blocks=[Block(0, time(9), time(13), 30)], taken=set(), window=window, now=now, tz=tz)
     assert [s.astimezone(ZoneInfo(tz)).strftime("%H:%M") for s in offered] == ["11:30", "12:00", "12:30"]
 
 
@@ -368,7 +372,11 @@ def _specialist(session, key: str) -> Specialist:
 def _ensure_works_on(session, specialist: Specialist, weekday: int, start: time, end: time, minutes: int) -> None:
     """The seed keeps D+N dates as written even on days off; give the specialist hours that day (rolled back)."""
     if not any(block.weekday == weekday for block in specialist.availability):
-        session.add(WeeklyAvailability(specialist_id=specialist.id, weekday=weekday, start_time=start, end_time=end, slot_minutes=minutes))
+        session.add(
+            WeeklyAvailability(
+                specialist_id=specialist.id, weekday=weekday, start_time=start, end_time=end, slot_minutes=minutes
+            )
+        )
         session.flush()
 
 
@@ -388,7 +396,8 @@ def test_okafor_busy_slots_and_james_appointment_are_never_offered(db_session):
     # 10:00 (James), 10:30 and 11:00 (busy) are taken: the nearest free ones, ties earlier first.
     assert offer.in_window is True
     assert _local_hhmm(offer.slots) == ["09:30", "11:30", "09:00", "12:00"]
-    every_slot = offer_slots(db_session, specialist_id=okafor.id, window=whole_day(day, DEMO_TZ), now=now, tz=DEMO_TZ, limit=100)
+    whole = whole_day(day, DEMO_TZ)
+    every_slot = offer_slots(db_session, specialist_id=okafor.id, window=whole, now=now, tz=DEMO_TZ, limit=100)
     assert {demo_moment(3, "10:00"), demo_moment(3, "10:30"), demo_moment(3, "11:00")}.isdisjoint(every_slot.slots)
     assert len(every_slot.slots) == 14 - 3
 
@@ -414,7 +423,8 @@ def test_park_busy_slot_is_not_offered_on_its_day(db_session):
     park = _specialist(db_session, "park")
     day = demo_today() + timedelta(days=2)
     _ensure_works_on(db_session, park, day.weekday(), time(8, 30), time(15, 30), 20)
-    offer = offer_slots(db_session, specialist_id=park.id, window=whole_day(day, DEMO_TZ), now=demo_moment(0, "06:00"), tz=DEMO_TZ)
+    now = demo_moment(0, "06:00")
+    offer = offer_slots(db_session, specialist_id=park.id, window=whole_day(day, DEMO_TZ), now=now, tz=DEMO_TZ)
     assert _local_hhmm(offer.slots) == ["08:50", "09:10", "09:30"]
 
 

@@ -118,7 +118,8 @@ def test_an_exact_time_is_preferred_within_its_whole_day(now, text, preferred):
     result = window(text, now)
     assert result.preferred.astimezone(UTC) == preferred
     assert result.part_of_day is None
-    assert result.end.astimezone(UTC) == local(preferred.astimezone(CHI).year, preferred.astimezone(CHI).month, preferred.astimezone(CHI).day) + timedelta(days=1)
+    day = preferred.astimezone(CHI)
+    assert result.end.astimezone(UTC) == local(day.year, day.month, day.day) + timedelta(days=1)
 
 
 @pytest.mark.parametrize(
