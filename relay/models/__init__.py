@@ -6,7 +6,7 @@ from relay.models.clinic import Clinic, ReferringProvider
 from relay.models.conversation import Conversation, Message
 from relay.models.faq import Faq
 from relay.models.handoff import Handoff
-from relay.models.outreach import PlannedOutreach
+from relay.models.outreach import PlannedOutreach, ReviewRating
 from relay.models.patient import ConsentEvent, Patient
 from relay.models.referral import Appointment, Referral
 from relay.models.specialist import BookedSlot, Specialist, WeeklyAvailability
@@ -27,6 +27,7 @@ __all__ = [
     "PlannedOutreach",
     "Referral",
     "ReferringProvider",
+    "ReviewRating",
     "Specialist",
     "StaffUser",
     "WeeklyAvailability",
