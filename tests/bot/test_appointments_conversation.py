@@ -184,3 +184,25 @@ def test_free_text_opt_out_is_confirmed_before_acting(texter):
     assert "START" in done
     with session_scope() as session:
         assert session.scalars(select(Conversation).filter_by(phone=JAMES)).one().patient.sms_consent is False
+
+
+def test_a_patient_can_pick_by_restating_the_time(texter, api_client, auth_headers):
+    aisha = texter(AISHA)
+    _verified(aisha, "i want to book", "02/17/1991")
+    times = _offered_times(aisha.send("friday morning"))
+    assert len(times) >= 2
+    second = times[1]  # e.g. "Fri, Dec 4 at 8:50 AM"
+    clock = second.split(" at ")[1].lower().replace(" ", "")  # "8:50am"
+    booked = aisha.send(f"the {clock} one please")
+    assert second in booked
+    start = datetime.fromisoformat(_referral(api_client, auth_headers, "RF-2002")["appointment"]["start"])
+    assert format_when(start, "America/Chicago") == second
+
+
+def test_when_nothing_fits_the_bot_says_so_and_offers_the_nearest(texter):
+    grace = texter(GRACE)
+    _verified(grace, "can i get a new appointment", "12/1/1995")
+    reply = grace.send("saturday morning")  # Dr. Ellis works Monday to Thursday
+    assert "nothing is open" in reply.lower() and "nearest" in reply.lower()
+    times = _offered_times(reply)
+    assert times and not any(t.startswith(("Sat,", "Sun,", "Fri,")) for t in times)
