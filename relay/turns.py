@@ -11,7 +11,9 @@ Then, before the model, in this order:
    during a handoff and whether Rasa runs or not;
 3. an open handoff: the bot stays silent while a person has the conversation;
    the patient is told once that someone will reply;
-4. otherwise Rasa.
+4. a reply to the clinic's own outreach ("C", "R", a 1-5 rating), understood
+   in the context of that message (relay.outreach_replies);
+5. otherwise Rasa.
 """
 
 import logging
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relay import clinic_hours, consent, conversations, keywords, rasa_client, safety
+from relay import clinic_hours, consent, conversations, keywords, outreach_replies, rasa_client, safety
 from relay.clinics import get_clinic
 from relay.db import session_scope
 from relay.handoffs import acknowledge, open_handoff, open_handoff_for
@@ -126,7 +128,7 @@ def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[s
 
     handoff = open_handoff_for(session, conversation=conversation)
     if handoff is None:
-        return None
+        return outreach_replies.answer(session, conversation=conversation, body=body, now=now)
     # Staff have the conversation: store the message for them and keep the bot out.
     if not acknowledge(session, handoff=handoff, now=now):
         return []

@@ -206,3 +206,14 @@ def test_when_nothing_fits_the_bot_says_so_and_offers_the_nearest(texter):
     assert "nothing is open" in reply.lower() and "nearest" in reply.lower()
     times = _offered_times(reply)
     assert times and not any(t.startswith(("Sat,", "Sun,", "Fri,")) for t in times)
+
+
+def test_r_after_a_reminder_starts_rescheduling_without_asking_the_dob(texter):
+    from tests.relay.test_outreach_replies import _sent
+
+    _sent("reminder", "RF-2001")
+    james = texter(JAMES)
+    reply = james.send("R")
+    assert "date of birth" not in reply.lower()
+    assert "what day and time" in reply.lower()
+    assert _offered_times(james.send("next thursday afternoon"))
