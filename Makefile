@@ -11,7 +11,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 
 UV := scripts/uv
 
-.PHONY: help setup lock train migrate seed run test nlu-report rasa-test clean distclean
+.PHONY: help setup lock train migrate seed run test bench nlu-report rasa-test clean distclean
 
 help:
 	@echo "make setup      create/refresh .venv (app) and .venv-rasa (Rasa) from the lock files"
@@ -21,6 +21,7 @@ help:
 	@echo "make seed       load the demo clinic into an empty database"
 	@echo "make run        all of the above, then start every process (Ctrl-C stops them)"
 	@echo "make test       the test suite (plus a SQLite pass when DATABASE_URL is another database)"
+	@echo "make bench      benchmarks against the real stack (bench/results.json, bench/results.md)"
 	@echo "make nlu-report NLU cross-validation: intent F1 per intent (reports/nlu/)"
 	@echo "make rasa-test  rasa data validate + rasa test core on tests/rasa/test_stories.yml"
 	@echo "make clean      remove models, var/ and caches; distclean also removes the venvs"
@@ -57,6 +58,9 @@ test: setup train
 		echo "== second pass on SQLite: env -u DATABASE_URL .venv/bin/pytest -m 'not rasa' -q"; \
 		env -u DATABASE_URL .venv/bin/pytest -m "not rasa" -q; \
 	fi
+
+bench: setup train
+	.venv/bin/python -m bench.run
 
 nlu-report: setup
 	scripts/nlu-report

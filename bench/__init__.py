@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): our stack against baselines measured in the same run."""

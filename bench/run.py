@@ -1,0 +1,156 @@
+"""`make bench`: run every benchmark against the real stack and write bench/results.{json,md}.
+
+Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
+(script cycles per conversation for latency, default 4), BENCH_CONCURRENCY
+(default 16), BENCH_OUT (where results go; default bench/). DATABASE_URL / REDIS_URL as for the app (default: a temporary
+SQLite file and an embedded Redis).
+"""
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench.stack import running_stack
+
+RESULTS_DIR = Path(os.environ.get("BENCH_OUT") or Path(__file__).resolve().parent)
+
+
+def machine() -> dict:
+    import psutil
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+def ratio(ours: float, base: float) -> float | None:
+    return round(ours / base, 3) if base else None
+
+
+def main() -> int:
+    seconds = float(os.environ.get("BENCH_SECONDS", "60"))
+    cycles = int(os.environ.get("BENCH_CYCLES", "4"))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+    results: dict = {"started": datetime.now(UTC).isoformat(), "machine": machine(),
+                     "settings": {"seconds": seconds, "cycles": cycles, "concurrency": concurrency}}  # fmt: skip
+    with running_stack() as stack:
+        os.environ.update(stack.env)
+        from relay.db import dispose_engines
+        from relay.settings import get_settings
+
+        get_settings.cache_clear()
+        dispose_engines()
+        from bench.sms import BareRasa, Webhook, conversation_ids, drive, make_bench_patients
+
+        settings = get_settings()
+        results["database"] = settings.database_url.split(":", 1)[0]
+        phones = make_bench_patients(concurrency)
+        webhook = Webhook(stack.api_url, settings.twilio_auth_token.get_secret_value())
+        bare = BareRasa(stack.rasa_url)
+        drive(webhook, phones, cycles=1)  # warm-up; opens every conversation
+        bare.senders = conversation_ids(phones)
+        results["memory_idle_mb"] = stack.rss_mb()
+
+        latency = {}
+        script_len = 7
+        for users in (1, concurrency):
+            chosen = phones[:users]
+            for name, send in (("bare_rasa", bare), ("relay_webhook", webhook)):
+                with tqdm(total=users * cycles * script_len, desc=f"latency {name} x{users}", unit="turn") as bar:
+                    latency[f"{name}_c{users}"] = drive(send, chosen, cycles=cycles, progress=bar.update).summary()
+            ours, base = latency[f"relay_webhook_c{users}"], latency[f"bare_rasa_c{users}"]
+            latency[f"added_c{users}"] = {
+                "p50_ms": round(ours["p50_ms"] - base["p50_ms"], 1),
+                "p95_ms": round(ours["p95_ms"] - base["p95_ms"], 1),
+                "p95_ratio": ratio(ours["p95_ms"], base["p95_ms"]),
+                "p50_ratio": ratio(ours["p50_ms"], base["p50_ms"]),
+            }
+        results["sms_latency"] = latency
+
+        throughput = {}
+        for name, send in (("bare_rasa", bare), ("relay_webhook", webhook)):
+            with tqdm(total=int(seconds), desc=f"throughput {name} {seconds:.0f}s", unit="s") as bar:
+                import threading
+
+                stop = threading.Event()
+
+                def tick() -> None:
+                    while not stop.wait(1):
+                        bar.update(1)
+
+                ticker = threading.Thread(target=tick, daemon=True)
+                ticker.start()
+                throughput[name] = drive(send, phones, seconds=seconds).summary()
+                stop.set()
+        throughput["ratio"] = ratio(throughput["relay_webhook"]["turns_per_s"], throughput["bare_rasa"]["turns_per_s"])
+        results["sms_throughput"] = throughput
+        results["memory_after_load_mb"] = stack.rss_mb()
+
+        from bench.profile import profile_turns
+
+        results["sms_profile_ms_per_turn"] = profile_turns(
+            base_url=settings.base_url, auth_token=settings.twilio_auth_token.get_secret_value(), phone=phones[0]
+        )
+    results["finished"] = datetime.now(UTC).isoformat()
+    (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2))
+    (RESULTS_DIR / "results.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+def markdown(results: dict) -> str:
+    m, lat, thr = results["machine"], results["sms_latency"], results["sms_throughput"]
+    c = results["settings"]["concurrency"]
+    lines = [
+        f"# Relay benchmarks ({results['started'][:19]}Z)",
+        "",
+        f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, Python {m['python']}; database: {results['database']}.",
+        "",
+        "## SMS turn latency (ms): our signed webhook turn vs a bare Rasa round trip of the same messages",
+        "",
+        "| concurrency | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 | added p50 | added p95 | p95 ratio |",
+        "| ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for users in (1, c):
+        b, o, a = lat[f"bare_rasa_c{users}"], lat[f"relay_webhook_c{users}"], lat[f"added_c{users}"]
+        lines.append(
+            f"| {users} | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} | {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} "
+            f"| {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} |"
+        )
+    lines += [
+        "",
+        f"## Throughput over {results['settings']['seconds']:.0f} s at concurrency {c}",
+        "",
+        "| | turns/s | turns | errors |",
+        "| --- | ---: | ---: | ---: |",
+        f"| bare Rasa | {thr['bare_rasa']['turns_per_s']} | {thr['bare_rasa']['turns']} | {thr['bare_rasa']['errors']} |",
+        f"| Relay webhook | {thr['relay_webhook']['turns_per_s']} | {thr['relay_webhook']['turns']} | {thr['relay_webhook']['errors']} |",
+        f"| ratio | {thr['ratio']} | | |",
+        "",
+        "## Where a webhook turn's time goes (ms per turn, cProfile, in-process)",
+        "",
+        "| layer | ms |",
+        "| --- | ---: |",
+        *[f"| {k} | {v} |" for k, v in results["sms_profile_ms_per_turn"].items()],
+        "",
+        "## Resident memory (MB, process and children)",
+        "",
+        "| process | idle | after load |",
+        "| --- | ---: | ---: |",
+        *[f"| {k} | {results['memory_idle_mb'].get(k)} | {v} |" for k, v in results["memory_after_load_mb"].items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""SMS turn latency and throughput: our full webhook turn against a bare Rasa round trip.
+
+Both sides run the same scripted conversations against the same trained model,
+action server and database; the baseline posts straight to Rasa's `sms`
+channel with the conversation's opaque id, so the only difference is ours:
+signature check, dedupe, persistence, pre-model checks, TwiML.
+"""
+
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from relay.db import session_scope
+from relay.models import Appointment, BookedSlot, Conversation, Patient, Referral
+
+CLINIC_NUMBER = "+13125550100"
+DOB = "9/3/1957"
+# One cycle of a patient's conversation: greeting, FAQ, status with verification,
+# a reschedule offer, and "no" to leave the booking form as it was.
+SCRIPT = ("hi", "where do i park", "when is my appointment", DOB, "can i reschedule", "next tuesday afternoon", "no")
+
+
+def make_bench_patients(count: int) -> list[str]:
+    """Patients like James Carter (a scheduled cardiology visit), one per concurrent conversation."""
+    phones = []
+    with session_scope() as session:
+        template = session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
+        for n in range(count):
+            phone = f"+1312555{9000 + n:04d}"
+            phones.append(phone)
+            if session.scalars(select(Patient).filter_by(phone=phone)).first():
+                continue
+            patient = Patient(mrn=f"BENCH-{n}", name=f"Bench Patient {n}", phone=phone, dob=date(1957, 9, 3),
+                              language="en", insurance_payer="Medicare", sms_consent=True)  # fmt: skip
+            session.add(patient)
+            session.flush()
+            referral = Referral(
+                external_id=f"BENCH-RF-{n}", patient_id=patient.id, specialist_id=template.specialist_id,
+                referring_provider_id=template.referring_provider_id, type="provider", status="scheduled",
+                priority="routine", reason="benchmark", received_on=template.received_on,
+            )  # fmt: skip
+            session.add(referral)
+            session.flush()
+            start = template.current_appointment.start_at.replace(hour=(15 + n % 5) % 24, minute=0)
+            appointment = Appointment(referral_id=referral.id, specialist_id=template.specialist_id,
+                                      start_at=start, duration_minutes=30, status="scheduled")  # fmt: skip
+            session.add(appointment)
+            session.flush()
+            if not session.scalars(select(BookedSlot).filter_by(specialist_id=template.specialist_id, start_at=start)).first():
+                session.add(BookedSlot(specialist_id=template.specialist_id, start_at=start, appointment_id=appointment.id))
+    return phones
+
+
+@dataclass
+class Run:
+    latencies_ms: list[float]
+    errors: int
+    seconds: float
+
+    @property
+    def turns(self) -> int:
+        return len(self.latencies_ms)
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+    def summary(self) -> dict:
+        return {
+            "turns": self.turns,
+            "errors": self.errors,
+            "p50_ms": round(self.percentile(50), 1),
+            "p95_ms": round(self.percentile(95), 1),
+            "p99_ms": round(self.percentile(99), 1),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 1) if self.latencies_ms else None,
+            "turns_per_s": round(self.turns / self.seconds, 2) if self.seconds else None,
+        }
+
+
+class Webhook:
+    """Posts signed Twilio SMS webhooks, as Twilio would."""
+
+    def __init__(self, api_url: str, auth_token: str) -> None:
+        self.url = f"{api_url}/webhooks/twilio/sms"
+        self.validator = RequestValidator(auth_token)
+        self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
+
+    def __call__(self, phone: str, text: str) -> bool:
+        params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "To": CLINIC_NUMBER, "Body": text,
+                  "AccountSid": "AC" + "0" * 32, "NumMedia": "0"}  # fmt: skip
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(self.url, params)}
+        response = self.client.post(self.url, data=params, headers=headers)
+        return response.status_code == 200 and "<Message>" in response.text
+
+
+class BareRasa:
+    """The same message straight to Rasa's sms channel, with the conversation's opaque id."""
+
+    def __init__(self, rasa_url: str) -> None:
+        self.url = f"{rasa_url}/webhooks/sms/webhook"
+        self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
+        self.senders: dict[str, str] = {}
+
+    def __call__(self, phone: str, text: str) -> bool:
+        response = self.client.post(self.url, json={"sender": self.senders[phone], "message": text, "metadata": {}})
+        return response.status_code == 200 and bool(response.json())
+
+
+def conversation_ids(phones: list[str]) -> dict[str, str]:
+    with session_scope() as session:
+        rows = session.scalars(select(Conversation).where(Conversation.phone.in_(phones))).all()
+        return {c.phone: c.public_id for c in rows}
+
+
+def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | None = None,
+          seconds: float | None = None, progress: Callable[[int], None] | None = None) -> Run:  # fmt: skip
+    """Each phone runs the script in its own thread, `cycles` times or for `seconds`."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds if seconds else None
+
+    def user(phone: str) -> None:
+        nonlocal errors
+        done = 0
+        while (cycles is None or done < cycles) and (deadline is None or time.monotonic() < deadline):
+            for text in SCRIPT:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                started = time.perf_counter()
+                ok = send(phone, text)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    if ok:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+                if progress:
+                    progress(1)
+            done += 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(phones)) as pool:
+        list(pool.map(user, phones))
+    return Run(latencies, errors, time.monotonic() - started)

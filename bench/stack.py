@@ -1,0 +1,111 @@
+"""Start the real stack for a benchmark: Redis, Rasa, action server and API as separate processes."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+from relay.settings import PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f}s")
+
+
+class Stack:
+    """Ports, environment and processes of one benchmark stack."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.api_port, self.rasa_port, self.action_port = free_port(), free_port(), free_port()
+        self.env = os.environ.copy() | {
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}",
+            "API_PORT": str(self.api_port),
+            "RASA_URL": f"http://127.0.0.1:{self.rasa_port}",
+            "ACTION_SERVER_PORT": str(self.action_port),
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
+            "RASA_TELEMETRY_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def _relay(self, *args: str, log: str | None = None) -> subprocess.Popen:
+        out = (self.workdir / f"{log}.log").open("wb") if log else subprocess.DEVNULL
+        return subprocess.Popen(
+            [sys.executable, "-m", "relay.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    def start(self) -> None:
+        if not os.environ.get("REDIS_URL"):
+            port = free_port()
+            self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+            self.processes["redis"] = self._relay("serve", "redis", log="redis")
+        for step in (("migrate",), ("seed-demo", "--if-empty")):
+            subprocess.run([sys.executable, "-m", "relay.cli", *step], cwd=PROJECT_ROOT, env=self.env, check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
+        for name in ("actions", "rasa", "api"):
+            self.processes[name] = self._relay("serve", name, log=name)
+        _wait(lambda: httpx.get(f"http://127.0.0.1:{self.action_port}/health").status_code == 200, 90, "action server")
+        _wait(lambda: bool(httpx.get(f"{self.rasa_url}/status").json().get("model_file")), 240, "Rasa")
+        _wait(lambda: httpx.get(f"{self.api_url}/health").status_code == 200, 60, "API")
+
+    def rss_mb(self) -> dict[str, float]:
+        """Resident memory of each process and its children (Rasa and Sanic fork)."""
+        sizes = {}
+        for name, process in self.processes.items():
+            try:
+                root = psutil.Process(process.pid)
+                procs = [root, *root.children(recursive=True)]
+                sizes[name] = round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
+            except psutil.NoSuchProcess:
+                sizes[name] = float("nan")
+        return sizes
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextmanager
+def running_stack():
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        stack = Stack(Path(tmp))
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()

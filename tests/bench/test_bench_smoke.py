@@ -1,0 +1,29 @@
+"""The benchmark harness runs end to end for a few seconds (no figures are asserted: timing is for `make bench`)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from relay.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.rasa
+
+
+def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("RASA_URL", "ACTION_SERVER_PORT", "API_PORT", "PUBLIC_BASE_URL")}
+    env |= {"BENCH_SECONDS": "2", "BENCH_CYCLES": "1", "BENCH_CONCURRENCY": "2", "BENCH_OUT": str(tmp_path)}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
+    result = subprocess.run([sys.executable, "-m", "bench.run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    latency = results["sms_latency"]
+    for key, turns in (("bare_rasa_c1", 7), ("relay_webhook_c1", 7), ("bare_rasa_c2", 14), ("relay_webhook_c2", 14)):
+        assert (latency[key]["turns"], latency[key]["errors"]) == (turns, 0)  # one script cycle per conversation
+    assert results["sms_throughput"]["relay_webhook"]["errors"] == 0
+    assert results["sms_profile_ms_per_turn"]["waiting for Rasa"] > 0
+    assert set(results["memory_after_load_mb"]) >= {"api", "rasa", "actions"}
+    assert "| concurrency |" in (tmp_path / "results.md").read_text()
