@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from api import conversations, faqs, handoffs, health, referrals
+from api import conversations, faqs, handoffs, health, outreach, referrals
 from relay.clinics import ClinicNotConfigured
-from webhooks import sms
+from webhooks import sms, status, voice
 
 
 def create_app() -> FastAPI:
@@ -15,10 +15,13 @@ def create_app() -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(sms.router)
+    app.include_router(voice.router)
+    app.include_router(status.router)
     app.include_router(referrals.router)
     app.include_router(conversations.router)
     app.include_router(handoffs.router)
     app.include_router(faqs.router)
+    app.include_router(outreach.router)
 
     @app.exception_handler(ClinicNotConfigured)
     async def _no_clinic(_request, exc):  # noqa: ANN001

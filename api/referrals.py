@@ -1,17 +1,20 @@
-"""GET /api/referrals/{id}: a referral as the EHR or staff see it (without the clinical reason)."""
+"""GET /api/referrals/{id}: a referral as the EHR or staff see it (without the clinical reason).
+POST /api/referrals/{id}/status: change its status as the EHR or staff would; the outreach re-plans.
+"""
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
 from relay.clinics import get_clinic
-from relay.models import Referral
+from relay.models import Referral, utcnow
+from relay.outreach.referral_transitions import InvalidTransition, change_referral_status
 
 router = APIRouter(prefix="/api", tags=["referrals"], dependencies=[Depends(require_api_token)])
 
@@ -35,6 +38,46 @@ class AppointmentOut(BaseModel):
     status: str
     start: datetime  # ISO 8601 with the clinic's UTC offset
     version: int
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class TransitionProblem(BaseModel):
+    class Detail(BaseModel):
+        message: str
+        current: str
+        requested: str
+        allowed: list[str] = Field(description="The statuses this referral may move to now")
+
+    detail: Detail
+
+
+class AuthorizationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["approved", "pending", "denied"] | None = None
+    reference: str | None = Field(default=None, max_length=64, description="The payer's reference number")
+    submitted_on: date | None = Field(default=None, description="YYYY-MM-DD")
+
+
+class StatusChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal[
+        "received",
+        "authorization_pending",
+        "ready_to_schedule",
+        "scheduled",
+        "completed",
+        "cancelled",
+        "no_show",
+        "declined",
+    ]
+    authorization: AuthorizationIn | None = Field(
+        default=None, description="Prior authorization details, where relevant; given fields are updated"
+    )
 
 
 class ReferralOut(BaseModel):
@@ -84,16 +127,70 @@ def referral_out(referral: Referral, tz: str) -> ReferralOut:
     )
 
 
+ReferralId = Annotated[str, Path(description="External id (e.g. RF-2001) or Relay's numeric id", max_length=64)]
+
+
 @router.get(
     "/referrals/{referral_id}",
     response_model=ReferralOut,
     responses={401: {"description": "Missing or wrong bearer token"}, 404: {"description": "No such referral"}},
 )
-def get_referral(
-    session: SessionDep,
-    referral_id: Annotated[str, Path(description="External id (e.g. RF-2001) or Relay's numeric id", max_length=64)],
-) -> ReferralOut:
+def get_referral(session: SessionDep, referral_id: ReferralId) -> ReferralOut:
+    return referral_out(_get(session, referral_id), get_clinic(session).timezone)
+
+
+# The API token is shared, not per person; staff accounts come with the console.
+API_ACTOR = "api"
+
+
+@router.post(
+    "/referrals/{referral_id}/status",
+    response_model=ReferralOut,
+    summary="Change a referral's status (and authorization) as the EHR or staff would",
+    description=(
+        "Validates the transition: received -> authorization_pending | ready_to_schedule | declined | cancelled; "
+        "authorization_pending -> ready_to_schedule | declined | cancelled; ready_to_schedule -> scheduled | "
+        "cancelled; scheduled -> completed | no_show | cancelled | ready_to_schedule; no_show -> "
+        "ready_to_schedule | scheduled | cancelled; cancelled -> ready_to_schedule | scheduled; completed and "
+        "declined are final. `scheduled` needs a live appointment (book one instead). completed, no_show and "
+        "cancelled end the live appointment and free its slot; ready_to_schedule from scheduled cancels it. "
+        "Posting the current status again only updates the authorization. The referral's outreach is re-planned "
+        "(see GET /api/outreach)."
+    ),
+    responses={
+        400: {"model": TransitionProblem, "description": "Transition not allowed; lists the allowed ones"},
+        401: {"model": Problem, "description": "Missing or wrong bearer token"},
+        404: {"model": Problem, "description": "No such referral"},
+        422: {"description": "Malformed body"},
+    },
+)
+def change_status(session: SessionDep, referral_id: ReferralId, payload: StatusChangeIn) -> ReferralOut:
+    referral = _get(session, referral_id)
+    authorization = payload.authorization.model_dump(exclude_none=True) if payload.authorization else None
+    try:
+        change_referral_status(
+            session,
+            referral=referral,
+            status=payload.status,
+            now=utcnow(),
+            actor=API_ACTOR,
+            authorization=authorization,
+        )
+    except InvalidTransition as exc:
+        raise HTTPException(
+            status_code=400,
+            detail={
+                "message": str(exc),
+                "current": exc.current,
+                "requested": exc.requested,
+                "allowed": list(exc.allowed),
+            },
+        ) from None
+    return referral_out(referral, get_clinic(session).timezone)
+
+
+def _get(session: Session, referral_id: str) -> Referral:
     referral = find_referral(session, referral_id)
     if referral is None:
         raise HTTPException(status_code=404, detail=f"no referral with id {referral_id!r}")
-    return referral_out(referral, get_clinic(session).timezone)
+    return referral

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from relay import audit
 from relay.clinics import get_clinic
 from relay.models import Appointment, BookedSlot, Patient, Referral, Specialist
+from relay.outreach import planner
 from relay.slots import load_blocks, slot_block
 from relay.timefmt import require_aware
 
@@ -127,10 +128,13 @@ def confirm_appointment(session: Session, *, appointment: Appointment, now: date
 def replan_outreach(session: Session, *, appointment: Appointment, now: datetime) -> None:
     """Re-plan the reminders and messages that depend on this appointment.
 
-    A placeholder until the outreach engine exists (issue 4): every change of
-    an appointment calls it inside the change's savepoint, so the plan will
-    move in the same transaction as the appointment, or not at all.
+    Every change of an appointment calls it inside the change's savepoint, so
+    the plan moves in the same transaction as the appointment, or not at all.
+    The referral's campaign is re-planned too: a booking ends the scheduling
+    nudges, a cancellation may offer a rebooking.
     """
+    planner.replan_appointment(session, appointment=appointment, now=now)
+    planner.replan_referral(session, referral=appointment.referral, now=now)
 
 
 def live_appointment(session: Session, *, referral: Referral) -> Appointment | None:

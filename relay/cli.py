@@ -17,6 +17,8 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _seed_demo(args: argparse.Namespace) -> int:
     from relay.db import session_scope
+    from relay.models import utcnow
+    from relay.outreach.planner import replan_all
     from relay.seed import SeedError, database_is_empty, default_demo_file, seed_demo
 
     path = Path(args.file) if args.file else default_demo_file()
@@ -26,10 +28,12 @@ def _seed_demo(args: argparse.Namespace) -> int:
                 print("database already has a clinic; not seeding (drop --if-empty to reload the demo)")
                 return 0
             counts = seed_demo(session, path)
+            # Loading is like an EHR import: plan the outreach the data now calls for.
+            replan_all(session, now=utcnow())
     except SeedError as exc:
         print(f"seed-demo: {exc}", file=sys.stderr)
         return 2
-    print(f"loaded {path}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    print(f"loaded {path}: " + ", ".join(f"{n} {what}" for what, n in counts.items()) + "; outreach planned")
     return 0
 
 

@@ -4,6 +4,11 @@ US order (month first) for numeric dates, as the clinic's patients write them:
 9/3/1957, 09-03-57, 09.03.1957, 1957-09-03, 09031957 (keypad), Sept 3 1957,
 3 September 1957, "born march 9 72". Two-digit years take the latest century
 that does not put the birth in the future.
+
+On a call the date arrives as the speech recogniser wrote it down, sometimes
+in words: "March ninth nineteen seventy two", "the ninth of march two thousand
+one", "zero three zero nine nineteen seventy two". Those are rewritten into
+digits first ("March 9 1972") and read like a text.
 """
 
 import re
@@ -26,6 +31,9 @@ _PATTERNS = [
     re.compile(r"\b(?P<month>\d{2})(?P<day>\d{2})(?P<year>\d{4})\b"),
     re.compile(r"\b" + _MONTH_WORD + r"\s+" + _DAY + r",?\s+(?:of\s+)?" + _YEAR + r"\b"),
     re.compile(r"\b" + _DAY + r"\s+(?:of\s+|de\s+)?" + _MONTH_WORD + r",?\s+(?:de\s+)?" + _YEAR + r"\b"),
+    # Said one number at a time: "3 9 1972", "0309 1972". Only with a four-digit year.
+    re.compile(r"\b(?P<month>\d{1,2})\s+(?P<day>\d{1,2})\s+(?P<year>\d{4})\b"),
+    re.compile(r"\b(?P<month>\d{2})(?P<day>\d{2})\s+(?P<year>\d{4})\b"),
 ]
 
 
@@ -46,6 +54,10 @@ def _full_year(token: str, today: date) -> int:
 def parse_dob(text: str, today: date) -> date | None:
     """The date of birth in `text`, or None when there is no plausible one."""
     lowered = text.lower()
+    return _parse(lowered, today) or _parse(spoken_numbers_to_digits(lowered), today)
+
+
+def _parse(lowered: str, today: date) -> date | None:
     for pattern in _PATTERNS:
         for match in pattern.finditer(lowered):
             month = _month_number(match.group("month"))
@@ -58,3 +70,103 @@ def parse_dob(text: str, today: date) -> date | None:
             if date(1880, 1, 1) <= born <= today:
                 return born
     return None
+
+
+# --- numbers said in words ------------------------------------------------------
+
+_UNIT_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine".split())}
+_TEEN_WORDS = {w: n + 10 for n, w in enumerate(
+    "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS_WORDS = {w: (n + 2) * 10 for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_ORDINAL_WORDS = {w: n + 1 for n, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth".split())}
+_ORDINAL_TENS = {"twentieth": 20, "thirtieth": 30}
+_ZERO_WORDS = {"zero", "oh", "o"}
+
+
+def _two_digit(words: list[str], i: int) -> tuple[int, int] | None:
+    """A number below 100 said in words at words[i]: (value, words used)."""
+    word = words[i] if i < len(words) else ""
+    if word in _TEEN_WORDS:
+        return _TEEN_WORDS[word], 1
+    if word in _TENS_WORDS:
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if following in _UNIT_WORDS and following != "zero":
+            return _TENS_WORDS[word] + _UNIT_WORDS[following], 2
+        return _TENS_WORDS[word], 1
+    if word in _UNIT_WORDS:
+        return _UNIT_WORDS[word], 1
+    return None
+
+
+def _year(words: list[str], i: int) -> tuple[int, int] | None:
+    """'nineteen seventy two', 'nineteen oh five', 'two thousand (and) one', 'twenty twenty'."""
+    word = words[i]
+    if word in _UNIT_WORDS and i + 1 < len(words) and words[i + 1] == "thousand":
+        j = i + 2 + (i + 2 < len(words) and words[i + 2] == "and")
+        rest = _two_digit(words, j) if j < len(words) else None
+        return (_UNIT_WORDS[word] * 1000 + (rest[0] if rest else 0), j - i + (rest[1] if rest else 0))
+    century = _two_digit(words, i)
+    if century is None or not 10 <= century[0] <= 20:
+        return None
+    j = i + century[1]
+    following = words[j] if j < len(words) else ""
+    if following == "hundred":
+        return century[0] * 100, century[1] + 1
+    if following in _ZERO_WORDS and j + 1 < len(words) and words[j + 1] in _UNIT_WORDS:
+        return century[0] * 100 + _UNIT_WORDS[words[j + 1]], century[1] + 2
+    rest = _two_digit(words, j)
+    if rest is None or rest[0] < 10:
+        return None
+    return century[0] * 100 + rest[0], century[1] + rest[1]
+
+
+def _ordinal(words: list[str], i: int) -> tuple[int, int] | None:
+    """'third', 'twenty first', 'thirtieth'."""
+    word = words[i]
+    if word in _ORDINAL_WORDS:
+        return _ORDINAL_WORDS[word], 1
+    if word in _ORDINAL_TENS:
+        return _ORDINAL_TENS[word], 1
+    if word in ("twenty", "thirty") and i + 1 < len(words) and words[i + 1] in _ORDINAL_WORDS:
+        value = _TENS_WORDS[word] + _ORDINAL_WORDS[words[i + 1]]
+        return (value, 2) if value <= 31 else None
+    return None
+
+
+def spoken_numbers_to_digits(text: str) -> str:
+    """'march ninth nineteen seventy-two' -> 'march 9 1972'; words that are not numbers stay.
+
+    Runs of single digits said one at a time are joined when they make a
+    whole MMDD or MMDDYYYY ('zero three zero nine' -> '0309'); shorter runs
+    stay apart ('three nine nineteen seventy two' -> '3 9 1972').
+    """
+    words = re.sub(r"[^a-z0-9/ ]", " ", text.replace("-", " ")).split()
+    out: list[str] = []
+    singles: list[str] = []  # the current run of digits said one at a time
+
+    def flush() -> None:
+        out.extend(["".join(singles)] if len(singles) in (4, 8) else singles)
+        singles.clear()
+
+    i = 0
+    while i < len(words):
+        word = words[i]
+        single = word in _UNIT_WORDS or (word in _ZERO_WORDS and i + 1 < len(words) and words[i + 1] in _UNIT_WORDS)
+        # A year wins over single digits ("nineteen" is never a single digit, "two thousand" is a year).
+        found = _ordinal(words, i) or _year(words, i)
+        if found is None and single:
+            singles.append("0" if word in _ZERO_WORDS else str(_UNIT_WORDS[word]))
+            i += 1
+            continue
+        flush()
+        found = found or _two_digit(words, i)
+        if found is None:
+            out.append(word)
+            i += 1
+        else:
+            out.append(str(found[0]))
+            i += found[1]
+    flush()
+    return " ".join(out)

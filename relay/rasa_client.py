@@ -11,6 +11,10 @@ class RasaUnavailable(RuntimeError):
     """Rasa did not answer in time or answered with an error."""
 
 
+class RasaTimeout(RasaUnavailable):
+    """Rasa took longer than the caller's timeout (it may still finish the turn)."""
+
+
 @lru_cache(maxsize=1)
 def _client() -> httpx.Client:
     # One pooled client per process: a new TCP connection per turn costs more
@@ -29,6 +33,8 @@ def send_message(*, sender: str, text: str, channel: str, timeout: float | None 
             timeout=timeout or settings.rasa_timeout_seconds,
         )
         response.raise_for_status()
+    except httpx.TimeoutException as exc:
+        raise RasaTimeout(type(exc).__name__) from None
     except httpx.HTTPError as exc:
         raise RasaUnavailable(type(exc).__name__) from None
     return response.json()

@@ -12,6 +12,7 @@ from datetime import datetime
 from relay.models import Clinic, Patient, Referral
 from relay.models.referral import OPEN_REFERRAL_STATUSES
 from relay.phones import pretty
+from relay.spoken import format_day_spoken, format_when_spoken, spoken_options
 from relay.timefmt import format_day, format_when
 
 
@@ -33,7 +34,10 @@ def choice_label(referral: Referral) -> str:
     return f"{referral.specialist.specialty} with {referral.specialist.name}"
 
 
-def choice_options(referrals: list[Referral]) -> str:
+def choice_options(referrals: list[Referral], *, spoken: bool = False) -> str:
+    """'1) cardiology with Dr. Amara Okafor, 2) ...'; on a call 'press or say 1 for ..., or 2 for ...'."""
+    if spoken:
+        return spoken_options([choice_label(r) for r in referrals])
     return ", ".join(f"{n}) {choice_label(r)}" for n, r in enumerate(referrals, start=1))
 
 
@@ -72,9 +76,11 @@ def what_to_bring(referral: Referral) -> str:
     }.get(referral.type, "your photo ID and insurance card")
 
 
-def status_replies(referral: Referral, clinic: Clinic, now: datetime) -> list[Reply]:
+def status_replies(referral: Referral, clinic: Clinic, now: datetime, *, spoken: bool = False) -> list[Reply]:
+    """The replies for this referral; `spoken` words dates and times for a call."""
     specialist = referral.specialist
     tz = clinic.timezone
+    when_text, day_text = (format_when_spoken, format_day_spoken) if spoken else (format_when, format_day)
     base = {
         "specialist": specialist.name,
         "specialty": specialist.specialty,
@@ -85,13 +91,13 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime) -> list[Re
         "bring": what_to_bring(referral),
     }
     appointment = referral.current_appointment
-    when = {"when": format_when(appointment.start_at, tz)} if appointment else {"when": "your last visit"}
+    when = {"when": when_text(appointment.start_at, tz)} if appointment else {"when": "your last visit"}
     status = referral.status
 
     if status == "received":
         if referral.type == "emergency" or referral.priority == "emergency":
             return [Reply("utter_status_received_emergency", base)]
-        return [Reply("utter_status_received", base | {"received_date": format_day(referral.received_on)})]
+        return [Reply("utter_status_received", base | {"received_date": day_text(referral.received_on)})]
     if status == "authorization_pending":
         payer = referral.patient.insurance_payer or "your insurance"
         if referral.authorization_status == "denied":
@@ -100,7 +106,7 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime) -> list[Re
         return [
             Reply(
                 "utter_status_authorization_pending",
-                base | {"payer": payer, "submitted_date": format_day(submitted) if submitted else "recently"},
+                base | {"payer": payer, "submitted_date": day_text(submitted) if submitted else "recently"},
             )
         ]
     if status == "ready_to_schedule":

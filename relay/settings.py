@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     rasa_python: str = ""  # read by scripts/find-rasa-python; listed for documentation
 
     rasa_timeout_seconds: float = 6.0
+    # A call must be answered well inside Twilio's 15 s webhook limit, so voice
+    # turns wait less for Rasa than texts do.
+    voice_rasa_timeout_seconds: float = 5.0
+    # Speech recognised with less confidence than this is asked again, not guessed at.
+    voice_min_confidence: float = 0.5
+    # How long the front desk's phone rings before the caller hears "no one is available".
+    voice_dial_timeout_seconds: int = 20
     verification_minutes: int = 30
     verification_max_attempts: int = 3
 

@@ -4,8 +4,11 @@ from rq import Queue
 
 from relay.redis_conn import get_redis
 
-QUEUE_NAMES = ("default",)
+# Workers take the sweep before any send job, so recovery never waits behind a backlog.
+SWEEP_QUEUE = "sweep"
+SEND_QUEUE = "default"
+QUEUE_NAMES = (SWEEP_QUEUE, SEND_QUEUE)
 
 
-def get_queue(name: str = "default") -> Queue:
+def get_queue(name: str = SEND_QUEUE) -> Queue:
     return Queue(name, connection=get_redis())

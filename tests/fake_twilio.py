@@ -9,9 +9,12 @@ URLs. Fields and error shapes follow Twilio's OpenAPI description
   MessagingServiceSid; Body, MediaUrl or ContentSid; StatusCallback ...)
   -> 201 with the message resource (sid SM + 32 hex, status "queued").
 - GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json -> 200 or 404.
+- GET  /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&PageSize=
+  -> the list, newest first, one page (ListMessageResponse).
 
-Every request is recorded (also refused ones). Wrong credentials get 401
-(code 20003); `fail_next` makes the next requests fail with a chosen HTTP
+Every request is recorded (also refused ones), with the monotonic time it
+arrived (`at`), so tests can check the rate the API saw. Wrong credentials get
+401 (code 20003); `fail_next` makes the next requests fail with a chosen HTTP
 status and Twilio error code (429/20429, 400/21211, 400/21610, 500/20500, ...).
 """
 
@@ -20,6 +23,7 @@ import json
 import math
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +59,8 @@ class RecordedRequest:
     form: dict[str, str]  # first value of each field (Twilio's fields are single-valued here)
     auth: tuple[str, str] | None  # the Basic credentials as sent
     answered: int  # the HTTP status the fake answered with
+    at: float = 0.0  # time.monotonic() when the request arrived
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,8 +117,11 @@ class FakeTwilio:
 
     def set_status(self, sid: str, status: str) -> None:
         with self._lock:
+            now = _rfc2822(datetime.now(UTC))
             self.messages[sid]["status"] = status
-            self.messages[sid]["date_updated"] = _rfc2822(datetime.now(UTC))
+            self.messages[sid]["date_updated"] = now
+            if status in ("sent", "delivered", "undelivered") and not self.messages[sid]["date_sent"]:
+                self.messages[sid]["date_sent"] = now
 
     @property
     def sent(self) -> list[dict]:
@@ -125,22 +134,29 @@ class FakeTwilio:
 
     # -- the API --------------------------------------------------------------
 
-    def _answer(self, method: str, path: str, headers: dict[str, str], form: dict[str, str]) -> tuple[int, dict]:
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], form: dict[str, str], query: dict[str, str] | None = None
+    ) -> tuple[int, dict]:
+        arrived = time.monotonic()
+        query = query or {}
         auth = _basic_auth(headers.get("authorization", ""))
         create, fetch = _CREATE.match(path), _FETCH.match(path)
-        route = create if method == "POST" else fetch if method == "GET" else None
+        listing = create if method == "GET" else None
+        route = create if method == "POST" else (fetch or listing) if method == "GET" else None
         if route is None:
             status, payload = 404, _error(404, 20404, ERROR_MESSAGES[20404])
         elif auth != (self.account_sid, self.auth_token) or route["account"] != self.account_sid:
             status, payload = 401, _error(401, 20003, ERROR_MESSAGES[20003])
         elif failure := self._take_failure():
             status, payload = failure.status, _error(failure.status, failure.code, failure.message)
-        elif create:
+        elif method == "POST":
             status, payload = self._create(form)
+        elif listing:
+            status, payload = self._list(path, query)
         else:
             status, payload = self._fetch(fetch["sid"])
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, headers, form, auth, status))
+            self.requests.append(RecordedRequest(method, path, headers, form, auth, status, arrived, query))
         return status, payload
 
     def _take_failure(self) -> _Failure | None:
@@ -202,6 +218,27 @@ class FakeTwilio:
             return 404, _error(404, 20404, ERROR_MESSAGES[20404])
         return 200, dict(message)
 
+    def _list(self, path: str, query: dict[str, str]) -> tuple[int, dict]:
+        """Filtered by To and From (what the app asks); newest first; one page."""
+        page_size = int(query.get("PageSize") or 50)
+        with self._lock:
+            found = [
+                dict(m)
+                for m in reversed(self.messages.values())
+                if query.get("To") in (None, m["to"]) and query.get("From") in (None, m["from"])
+            ][:page_size]
+        return 200, {
+            "messages": found,
+            "end": max(len(found) - 1, 0),
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": page_size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": path,
+        }
+
 
 def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -211,8 +248,10 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode("utf-8") if length else ""
             form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+            path, _, query_string = self.path.partition("?")
+            query = {k: v[0] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload = fake._answer(method, self.path.split("?")[0], headers, form)
+            status, payload = fake._answer(method, path, headers, form, query)
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

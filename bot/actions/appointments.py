@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.actions.common import conversation_for
+from bot.actions.common import conversation_for, is_voice
 from bot.actions.flow import Context, RequestAction, handles
 from bot.actions.referrals import tell_status
 from relay.answers import yes_or_no
@@ -20,6 +20,7 @@ from relay.handoffs import open_handoff
 from relay.models import Clinic, Referral, utcnow
 from relay.patient_requests import BOOKABLE_STATUSES, is_emergency, upcoming_appointment
 from relay.slots import offer_slots
+from relay.spoken import format_when_spoken, respell_times, spoken_options
 from relay.time_windows import TimeWindow, parse_time_request
 from relay.timefmt import format_when
 
@@ -35,8 +36,9 @@ def _referral(session: Session, tracker: Tracker) -> Referral | None:
     return session.scalars(select(Referral).filter_by(external_id=external_id)).one_or_none() if external_id else None
 
 
-def _when(clinic: Clinic, moment: datetime) -> str:
-    return format_when(moment, clinic.timezone)
+def _when(clinic: Clinic, moment: datetime, *, spoken: bool = False) -> str:
+    """'Thu, Dec 3 at 10:00 AM' in a text, 'Thursday, December third at ten A M' on a call."""
+    return (format_when_spoken if spoken else format_when)(moment, clinic.timezone)
 
 
 # --- confirm ---------------------------------------------------------------
@@ -56,7 +58,7 @@ def _confirm(ctx: Context, referrals: list[Referral]) -> list[EventType]:
     ctx.say(
         "utter_appointment_confirmed",
         specialist=referral.specialist.name,
-        when=_when(ctx.clinic, appointment.start_at),
+        when=_when(ctx.clinic, appointment.start_at, spoken=ctx.spoken),
         facility=referral.specialist.facility,
     )
     return []
@@ -162,7 +164,7 @@ class ValidateBookingForm(FormValidationAction):
             if window is None:
                 dispatcher.utter_message(response="utter_time_unreadable")
                 return {"time_request": None}
-            offered = _offer(dispatcher, session, clinic, referral, window, now)
+            offered = _offer(dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker))
         if not offered:
             return {"time_request": str(value), "slot_choice": STOPPED}
         return {"time_request": str(value), "offered_slots": offered}
@@ -190,7 +192,7 @@ class ValidateBookingForm(FormValidationAction):
                     return {"slot_choice": None}
                 # A new day or time: offer slots for it instead.
                 return {"slot_choice": None, "time_request": text,
-                        "offered_slots": _offer(dispatcher, session, clinic, referral, window, now) or None}  # fmt: skip
+                        "offered_slots": _offer(dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker)) or None}  # fmt: skip
             rescheduling = upcoming_appointment(referral, now) is not None
             try:
                 appointment = book_slot(session, referral=referral, start_at=choice, now=now, actor="bot")
@@ -198,12 +200,13 @@ class ValidateBookingForm(FormValidationAction):
                 dispatcher.utter_message(response="utter_slot_taken")
                 window = parse_time_request(tracker.get_slot("time_request") or "", now=now, tz=clinic.timezone)
                 fallback = window or parse_time_request("as soon as possible", now=now, tz=clinic.timezone)
-                return {"slot_choice": None, "offered_slots": _offer(dispatcher, session, clinic, referral, fallback, now) or None}
+                offered = _offer(dispatcher, session, clinic, referral, fallback, now, spoken=is_voice(tracker))
+                return {"slot_choice": None, "offered_slots": offered or None}
             specialist = referral.specialist
             dispatcher.utter_message(
                 response="utter_rescheduled" if rescheduling else "utter_booked",
                 specialist=specialist.name,
-                when=_when(clinic, appointment.start_at),
+                when=_when(clinic, appointment.start_at, spoken=is_voice(tracker)),
                 facility=specialist.facility,
                 address=specialist.address,
             )
@@ -211,18 +214,23 @@ class ValidateBookingForm(FormValidationAction):
 
 
 def _offer(
-    dispatcher: CollectingDispatcher, session: Session, clinic: Clinic, referral: Referral, window: TimeWindow, now: datetime
+    dispatcher: CollectingDispatcher, session: Session, clinic: Clinic, referral: Referral, window: TimeWindow,
+    now: datetime, *, spoken: bool = False,
 ) -> list[str]:
     """Say up to three open slots for the window (or the nearest ones); return them as ISO strings."""
     offer = offer_slots(session, specialist_id=referral.specialist_id, window=window, now=now, tz=clinic.timezone)
     if not offer.slots:
         dispatcher.utter_message(response="utter_no_slots", specialist=referral.specialist.name)
         return []
-    options = "\n".join(f"{n}) {_when(clinic, slot)}" for n, slot in enumerate(offer.slots, start=1))
+    if spoken:
+        # "press or say 1 for Thursday, December third at one P M, 2 for ..., or 3 for ..."
+        options = spoken_options([_when(clinic, slot, spoken=True) for slot in offer.slots])
+    else:
+        options = "\n".join(f"{n}) {_when(clinic, slot)}" for n, slot in enumerate(offer.slots, start=1))
     dispatcher.utter_message(
         response="utter_slots_offer" if offer.in_window else "utter_slots_nearest",
         specialist=referral.specialist.name,
-        window=window.label,
+        window=respell_times(window.label) if spoken else window.label,
         options=options,
     )
     return [slot.isoformat() for slot in offer.slots]
@@ -282,7 +290,7 @@ class ActionAskCancelConfirmation(Action):
             dispatcher.utter_message(
                 response="utter_ask_cancel_confirmation",
                 specialist=referral.specialist.name,
-                when=_when(clinic, appointment.start_at),
+                when=_when(clinic, appointment.start_at, spoken=is_voice(tracker)),
             )
         return []
 
@@ -327,7 +335,7 @@ class ActionCancelDone(Action):
             dispatcher.utter_message(
                 response="utter_appointment_cancelled",
                 specialist=referral.specialist.name,
-                when=_when(clinic, referral.current_appointment.start_at),
+                when=_when(clinic, referral.current_appointment.start_at, spoken=is_voice(tracker)),
             )
             ctx = Context(session, clinic, conversation, conversation.patient, utcnow(), dispatcher, tracker)
             events = start_booking(ctx, referral)

@@ -7,6 +7,11 @@ from relay import conversations
 from relay.models import Conversation
 
 
+def is_voice(tracker: Tracker) -> bool:
+    """Is the latest message from a phone call? Then dates, times and choices are worded for the ear."""
+    return tracker.get_latest_input_channel() == "voice"
+
+
 def conversation_for(session: Session, tracker: Tracker) -> Conversation | None:
     """Rasa only knows our opaque public id; the phone and patient stay in our database."""
     return conversations.by_public_id(session, tracker.sender_id)

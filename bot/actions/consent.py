@@ -57,7 +57,8 @@ class ValidateOptoutForm(FormValidationAction):
                 conversation = conversation_for(session, tracker)
                 if conversation is not None:
                     record_consent(
-                        session, phone=conversation.phone, consented=False, source="sms:bot_confirmed", now=utcnow()
+                        session, phone=conversation.phone, consented=False, now=utcnow(),
+                        source=f"{tracker.get_latest_input_channel() or 'sms'}:bot_confirmed",
                     )
         return {"optout_confirmation": ANSWERED_YES if answer else ANSWERED_NO}
 

@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from bot.actions.common import conversation_for
+from bot.actions.common import conversation_for, is_voice
 from relay.clinics import get_clinic
 from relay.db import session_scope
 from relay.models import Clinic, Conversation, Patient, Referral, utcnow
@@ -37,6 +37,11 @@ class Context:
     # The message that started the request ("can we do tuesday after 3 instead?"),
     # kept across the date-of-birth and referral-choice questions.
     request_text: str = ""
+
+    @property
+    def spoken(self) -> bool:
+        """On a call: dates, times and choices worded for the ear."""
+        return is_voice(self.tracker)
 
     @property
     def clinic_phone(self) -> str:
@@ -106,7 +111,7 @@ def run_request(
                     SlotSet("pending_request", request),
                     SlotSet("request_text", request_text),
                     SlotSet("referral_choice", None),
-                    SlotSet("options", choice_options(referrals)),
+                    SlotSet("options", choice_options(referrals, spoken=is_voice(tracker))),
                     FollowupAction("referral_choice_form"),
                 ]
             referrals = [chosen]

@@ -15,7 +15,7 @@ from relay.referral_status import pick_referral, status_replies
 
 
 def tell_status(ctx: Context, referral: Referral) -> None:
-    for reply in status_replies(referral, ctx.clinic, ctx.now):
+    for reply in status_replies(referral, ctx.clinic, ctx.now, spoken=ctx.spoken):
         ctx.say(reply.response, **reply.variables)
     audit.record(
         ctx.session,

@@ -2,6 +2,7 @@
 
 from relay.models.audit import AuditEvent
 from relay.models.base import Base, utcnow
+from relay.models.call import Call, CallTurn
 from relay.models.clinic import Clinic, ReferringProvider
 from relay.models.conversation import Conversation, Message
 from relay.models.faq import Faq
@@ -17,6 +18,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BookedSlot",
+    "Call",
+    "CallTurn",
     "Clinic",
     "ConsentEvent",
     "Conversation",

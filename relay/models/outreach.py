@@ -35,7 +35,7 @@ class PlannedOutreach(Timestamps, Base):
     state: Mapped[str] = mapped_column(String(16), default="planned", index=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
     # Execution bookkeeping (scheduler/): tries so far, when the next retry may
     # go, when it was handed to Twilio, and the stored outbound message.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -58,3 +58,13 @@ def test_every_domain_response_is_gsm7():
     for name, variations in RESPONSES.items():
         for variation in variations:
             assert is_gsm7(variation["text"]), f"{name}: {variation['text']!r}"
+
+
+def test_on_a_call_dates_are_spoken(db_session):
+    from relay.spoken import format_when_spoken
+
+    referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
+    clinic = get_clinic(db_session)
+    spoken = status_replies(referral, clinic, utcnow(), spoken=True)[0].variables["when"]
+    assert spoken == format_when_spoken(referral.current_appointment.start_at, clinic.timezone)
+    assert " A M" in spoken or " P M" in spoken
