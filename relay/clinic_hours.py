@@ -14,16 +14,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from relay.models import Clinic
+from relay.timefmt import WEEKDAY_WORDS
 
-_DAY_NAMES = {
-    "mon": 0, "monday": 0,
-    "tue": 1, "tues": 1, "tuesday": 1,
-    "wed": 2, "weds": 2, "wednesday": 2,
-    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3,
-    "fri": 4, "friday": 4,
-    "sat": 5, "saturday": 5,
-    "sun": 6, "sunday": 6,
-}  # fmt: skip
+_DAY_NAMES = WEEKDAY_WORDS
 _DAY = r"(?:" + "|".join(sorted(_DAY_NAMES, key=len, reverse=True)) + r")\.?"
 _DASH = r"\s*(?:-|\u2013|\u2014|to)\s*"
 _DAY_RANGE = rf"{_DAY}(?:{_DASH}{_DAY})?"

@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 import dateparser
 from dateparser.search import search_dates
 
-from relay.timefmt import format_clock, format_day, format_when, require_aware
+from relay.timefmt import WEEKDAY_WORDS, format_clock, format_day, format_when, require_aware
 
 MORNING = (time(8, 0), time(12, 0))
 AFTERNOON = (time(12, 0), time(17, 0))
@@ -62,15 +62,7 @@ CLINIC_CLOSES = time(17, 0)
 ASAP_DAYS = 30
 SOON_DAYS = 14
 
-_WEEKDAY_WORDS = {
-    "mon": 0, "monday": 0,
-    "tue": 1, "tues": 1, "tuesday": 1,
-    "wed": 2, "weds": 2, "wednesday": 2,
-    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3,
-    "fri": 4, "friday": 4,
-    "sat": 5, "saturday": 5,
-    "sun": 6, "sunday": 6,
-}  # fmt: skip
+_WEEKDAY_WORDS = WEEKDAY_WORDS
 _PARTS_OF_DAY = {"morning": MORNING, "afternoon": AFTERNOON, "evening": EVENING}
 
 

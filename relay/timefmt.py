@@ -33,3 +33,15 @@ def format_clock(moment: time) -> str:
     """'3:00 PM', '10:30 AM': a wall-clock time as patients read it (GSM-7)."""
     hour = moment.hour % 12 or 12
     return f"{hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+
+
+# Weekday words as patients and staff write them (0 = Monday).
+WEEKDAY_WORDS = {
+    "mon": 0, "monday": 0,
+    "tue": 1, "tues": 1, "tuesday": 1,
+    "wed": 2, "weds": 2, "wednesday": 2,
+    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3,
+    "fri": 4, "friday": 4,
+    "sat": 5, "saturday": 5,
+    "sun": 6, "sunday": 6,
+}  # fmt: skip
