@@ -110,6 +110,9 @@ def queue_due(now: datetime, *, queue: Queue, settings: SchedulerSettings, resul
             .returning(row.id, row.attempts)
             .execution_options(synchronize_session=False)
         ).all()
+    # RETURNING comes back in no particular order (PostgreSQL); send the longest-due first.
+    position = {outreach_id: n for n, outreach_id in enumerate(ids)}
+    claimed = sorted(claimed, key=lambda pair: position[pair[0]])
     _enqueue(queue, [(outreach_id, attempts, now) for outreach_id, attempts in claimed], settings)
     result.queued.extend(sorted(outreach_id for outreach_id, _ in claimed))
 
