@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep, require_api_token
 from relay.clinics import get_clinic
 from relay.models import Referral, utcnow
+from relay.models.referral import REFERRAL_STATUSES
 from relay.outreach.referral_transitions import InvalidTransition, change_referral_status
 
 router = APIRouter(prefix="/api", tags=["referrals"], dependencies=[Depends(require_api_token)])
@@ -65,16 +66,7 @@ class AuthorizationIn(BaseModel):
 class StatusChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal[
-        "received",
-        "authorization_pending",
-        "ready_to_schedule",
-        "scheduled",
-        "completed",
-        "cancelled",
-        "no_show",
-        "declined",
-    ]
+    status: Literal[REFERRAL_STATUSES]  # type: ignore[valid-type]
     authorization: AuthorizationIn | None = Field(
         default=None, description="Prior authorization details, where relevant; given fields are updated"
     )
