@@ -49,7 +49,7 @@ def main() -> int:
 
         get_settings.cache_clear()
         dispose_engines()
-        from bench.sms import BareRasa, Webhook, conversation_ids, drive, make_bench_patients
+        from bench.sms import BareRasa, Webhook, conversation_ids, drive, make_bench_patients, release_handoffs
 
         settings = get_settings()
         results["database"] = settings.database_url.split(":", 1)[0]
@@ -60,6 +60,7 @@ def main() -> int:
         bare.senders = conversation_ids(phones)
         results["memory_idle_mb"] = stack.rss_mb()
 
+        handoffs: dict[str, int] = {"warm_up": release_handoffs(phones)}
         latency = {}
         script_len = 7
         for users in (1, concurrency):
@@ -67,6 +68,7 @@ def main() -> int:
             for name, send in (("bare_rasa", bare), ("relay_webhook", webhook)):
                 with tqdm(total=users * cycles * script_len, desc=f"latency {name} x{users}", unit="turn") as bar:
                     latency[f"{name}_c{users}"] = drive(send, chosen, cycles=cycles, progress=bar.update).summary()
+                handoffs[f"latency_{name}_c{users}"] = release_handoffs(phones)
             ours, base = latency[f"relay_webhook_c{users}"], latency[f"bare_rasa_c{users}"]
             latency[f"added_c{users}"] = {
                 "p50_ms": round(ours["p50_ms"] - base["p50_ms"], 1),
@@ -91,8 +93,12 @@ def main() -> int:
                 ticker.start()
                 throughput[name] = drive(send, phones, seconds=seconds).summary()
                 stop.set()
+            handoffs[f"throughput_{name}"] = release_handoffs(phones)
         throughput["ratio"] = ratio(throughput["relay_webhook"]["turns_per_s"], throughput["bare_rasa"]["turns_per_s"])
         results["sms_throughput"] = throughput
+        # Handoffs opened during each phase (released before the next): the
+        # bot's misunderstandings under the script, identical for both sides.
+        results["handoffs_opened"] = handoffs
         results["memory_after_load_mb"] = stack.rss_mb()
 
         from bench.profile import profile_turns
@@ -101,6 +107,7 @@ def main() -> int:
             base_url=settings.base_url, auth_token=settings.twilio_auth_token.get_secret_value(), phone=phones[0]
         )
     results["finished"] = datetime.now(UTC).isoformat()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2))
     (RESULTS_DIR / "results.md").write_text(markdown(results))
     print(markdown(results))

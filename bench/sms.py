@@ -117,6 +117,23 @@ class BareRasa:
         return response.status_code == 200 and bool(response.json())
 
 
+def release_handoffs(phones: list[str]) -> int:
+    """Give every bench conversation back to the bot between phases; returns how many were open.
+
+    A handoff silences the bot, so one opened in a phase (a misunderstanding
+    twice in a row, say) would turn the rest of the run into empty replies.
+    """
+    from relay.handoffs import open_handoff_for, resolve
+
+    released = 0
+    with session_scope() as session:
+        for conversation in session.scalars(select(Conversation).where(Conversation.phone.in_(phones))):
+            while (handoff := open_handoff_for(session, conversation=conversation)) is not None:
+                resolve(session, handoff=handoff, actor="bench")
+                released += 1
+    return released
+
+
 def conversation_ids(phones: list[str]) -> dict[str, str]:
     with session_scope() as session:
         rows = session.scalars(select(Conversation).where(Conversation.phone.in_(phones))).all()

@@ -47,6 +47,10 @@ class Stack:
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
             "RASA_TELEMETRY_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
+            # Measure latency, not the timeout path: with the default few seconds,
+            # a turn queued behind 15 others would be answered by the apology
+            # and hand its conversation to staff (which silences the bot).
+            "RASA_TIMEOUT_SECONDS": "60",
         }
         self.processes: dict[str, subprocess.Popen] = {}
 
