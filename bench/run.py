@@ -1,5 +1,12 @@
 """`make bench`: run every benchmark against the real stack and write bench/results.{json,md}.
 
+Latency: our signed SMS and voice webhook turns against bare Rasa round trips
+of the same words on the same model, action server and database, at 1 and at
+BENCH_CONCURRENCY conversations. The two sides take turns cycle by cycle
+(bench.sms.drive_interleaved) on conversations of their own with the same
+history, so drift in Rasa's own speed during the run lands on both.
+Throughput: each side for BENCH_SECONDS at BENCH_CONCURRENCY, one after the other.
+
 Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
 (script cycles per conversation for latency, default 4), BENCH_CONCURRENCY
 (default 16), BENCH_OUT (where results go; default bench/). DATABASE_URL / REDIS_URL as for the app (default: a temporary
@@ -10,6 +17,8 @@ import json
 import os
 import platform
 import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +45,16 @@ def ratio(ours: float, base: float) -> float | None:
     return round(ours / base, 3) if base else None
 
 
+def added(ours: dict, base: dict) -> dict:
+    """What our layers add to a bare Rasa turn, in milliseconds and as ratios."""
+    return {
+        "p50_ms": round(ours["p50_ms"] - base["p50_ms"], 1),
+        "p95_ms": round(ours["p95_ms"] - base["p95_ms"], 1),
+        "p95_ratio": ratio(ours["p95_ms"], base["p95_ms"]),
+        "p50_ratio": ratio(ours["p50_ms"], base["p50_ms"]),
+    }
+
+
 def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "60"))
     cycles = int(os.environ.get("BENCH_CYCLES", "4"))
@@ -49,40 +68,44 @@ def main() -> int:
 
         get_settings.cache_clear()
         dispose_engines()
-        from bench.sms import BareRasa, Webhook, conversation_ids, drive, make_bench_patients, release_handoffs
+        from bench.sms import (
+            SCRIPT, BareRasa, Webhook, conversation_ids, drive, drive_interleaved, make_bench_patients, release_handoffs,
+        )
+        from bench.voice import BareVoiceRasa, VoiceWebhook
 
         settings = get_settings()
         results["database"] = settings.database_url.split(":", 1)[0]
-        phones = make_bench_patients(concurrency)
-        webhook = Webhook(stack.api_url, settings.twilio_auth_token.get_secret_value())
-        bare = BareRasa(stack.rasa_url)
-        drive(webhook, phones, cycles=1)  # warm-up; opens every conversation
-        bare.senders = conversation_ids(phones)
+        auth_token = settings.twilio_auth_token.get_secret_value()
+        # Each side gets its own conversations with the same history: Rasa's cost
+        # per turn grows with the tracker, so sharing them would make whichever
+        # side runs second look slower.
+        phones = make_bench_patients(2 * concurrency)
+        bare_phones, our_phones = phones[:concurrency], phones[concurrency:]
+        sms, voice = Webhook(stack.api_url, auth_token), VoiceWebhook(stack.api_url, auth_token)
+        bare_sms, bare_voice = BareRasa(stack.rasa_url), BareVoiceRasa(stack.rasa_url)
+        drive(sms, phones, cycles=1)  # warm-up; opens every conversation
+        bare_sms.senders = bare_voice.senders = conversation_ids(bare_phones)
         results["memory_idle_mb"] = stack.rss_mb()
-
         handoffs: dict[str, int] = {"warm_up": release_handoffs(phones)}
-        latency = {}
-        script_len = 7
-        for users in (1, concurrency):
-            chosen = phones[:users]
-            for name, send in (("bare_rasa", bare), ("relay_webhook", webhook)):
-                with tqdm(total=users * cycles * script_len, desc=f"latency {name} x{users}", unit="turn") as bar:
-                    latency[f"{name}_c{users}"] = drive(send, chosen, cycles=cycles, progress=bar.update).summary()
-                handoffs[f"latency_{name}_c{users}"] = release_handoffs(phones)
-            ours, base = latency[f"relay_webhook_c{users}"], latency[f"bare_rasa_c{users}"]
-            latency[f"added_c{users}"] = {
-                "p50_ms": round(ours["p50_ms"] - base["p50_ms"], 1),
-                "p95_ms": round(ours["p95_ms"] - base["p95_ms"], 1),
-                "p95_ratio": ratio(ours["p95_ms"], base["p95_ms"]),
-                "p50_ratio": ratio(ours["p50_ms"], base["p50_ms"]),
-            }
-        results["sms_latency"] = latency
+
+        def latency(kind: str, bare: Callable, ours: Callable) -> dict:
+            figures = {}
+            for users in (1, concurrency):
+                sides = {"bare_rasa": (bare, bare_phones[:users]), "relay_webhook": (ours, our_phones[:users])}
+                total = 2 * users * cycles * len(getattr(ours, "script", SCRIPT))
+                with tqdm(total=total, desc=f"{kind} latency x{users}", unit="turn") as bar:
+                    runs = drive_interleaved(sides, cycles=cycles, progress=bar.update)
+                figures |= {f"{name}_c{users}": run.summary() for name, run in runs.items()}
+                handoffs[f"{kind}_latency_c{users}"] = release_handoffs(phones)
+                figures[f"added_c{users}"] = added(figures[f"relay_webhook_c{users}"], figures[f"bare_rasa_c{users}"])
+            return figures
+
+        results["sms_latency"] = latency("sms", bare_sms, sms)
+        results["voice_latency"] = latency("voice", bare_voice, voice)
 
         throughput = {}
-        for name, send in (("bare_rasa", bare), ("relay_webhook", webhook)):
+        for name, send, side_phones in (("bare_rasa", bare_sms, bare_phones), ("relay_webhook", sms, our_phones)):
             with tqdm(total=int(seconds), desc=f"throughput {name} {seconds:.0f}s", unit="s") as bar:
-                import threading
-
                 stop = threading.Event()
 
                 def tick() -> None:
@@ -91,7 +114,7 @@ def main() -> int:
 
                 ticker = threading.Thread(target=tick, daemon=True)
                 ticker.start()
-                throughput[name] = drive(send, phones, seconds=seconds).summary()
+                throughput[name] = drive(send, side_phones, seconds=seconds).summary()
                 stop.set()
             handoffs[f"throughput_{name}"] = release_handoffs(phones)
         throughput["ratio"] = ratio(throughput["relay_webhook"]["turns_per_s"], throughput["bare_rasa"]["turns_per_s"])
@@ -104,7 +127,7 @@ def main() -> int:
         from bench.profile import profile_turns
 
         results["sms_profile_ms_per_turn"] = profile_turns(
-            base_url=settings.base_url, auth_token=settings.twilio_auth_token.get_secret_value(), phone=phones[0]
+            base_url=settings.base_url, auth_token=auth_token, phone=our_phones[0]
         )
     results["finished"] = datetime.now(UTC).isoformat()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -114,25 +137,36 @@ def main() -> int:
     return 0
 
 
+def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
+    lines = [
+        f"## {title}",
+        "",
+        "| concurrency | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 | added p50 | added p95 | p95 ratio |",
+        "| ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for users in (1, concurrency):
+        b, o, a = figures[f"bare_rasa_c{users}"], figures[f"relay_webhook_c{users}"], figures[f"added_c{users}"]
+        lines.append(
+            f"| {users} | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} | {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} "
+            f"| {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} |"
+        )
+    return lines
+
+
 def markdown(results: dict) -> str:
-    m, lat, thr = results["machine"], results["sms_latency"], results["sms_throughput"]
+    m, thr = results["machine"], results["sms_throughput"]
     c = results["settings"]["concurrency"]
     lines = [
         f"# Relay benchmarks ({results['started'][:19]}Z)",
         "",
         f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, Python {m['python']}; database: {results['database']}.",
         "",
-        "## SMS turn latency (ms): our signed webhook turn vs a bare Rasa round trip of the same messages",
+        *latency_table("SMS turn latency (ms): our signed webhook turn vs a bare Rasa round trip of the same messages",
+                       results["sms_latency"], c),  # fmt: skip
         "",
-        "| concurrency | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 | added p50 | added p95 | p95 ratio |",
-        "| ---: | --- | --- | ---: | ---: | ---: |",
+        *latency_table("Voice turn latency (ms): our signed `<Gather>` turn vs a bare Rasa round trip on the voice channel",
+                       results["voice_latency"], c),  # fmt: skip
     ]
-    for users in (1, c):
-        b, o, a = lat[f"bare_rasa_c{users}"], lat[f"relay_webhook_c{users}"], lat[f"added_c{users}"]
-        lines.append(
-            f"| {users} | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} | {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} "
-            f"| {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} |"
-        )
     lines += [
         "",
         f"## Throughput over {results['settings']['seconds']:.0f} s at concurrency {c}",

@@ -105,10 +105,10 @@ class Webhook:
 
 
 class BareRasa:
-    """The same message straight to Rasa's sms channel, with the conversation's opaque id."""
+    """The same message straight to one of Rasa's channels, with the conversation's opaque id."""
 
-    def __init__(self, rasa_url: str) -> None:
-        self.url = f"{rasa_url}/webhooks/sms/webhook"
+    def __init__(self, rasa_url: str, channel: str = "sms") -> None:
+        self.url = f"{rasa_url}/webhooks/{channel}/webhook"
         self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
         self.senders: dict[str, str] = {}
 
@@ -142,7 +142,12 @@ def conversation_ids(phones: list[str]) -> dict[str, str]:
 
 def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | None = None,
           seconds: float | None = None, progress: Callable[[int], None] | None = None) -> Run:  # fmt: skip
-    """Each phone runs the script in its own thread, `cycles` times or for `seconds`."""
+    """Each phone runs the script in its own thread, `cycles` times or for `seconds`.
+
+    A sender with a `begin_cycle(phone)` method gets it called, untimed, before
+    each cycle (the voice side starts a new call there)."""
+    begin_cycle = getattr(send, "begin_cycle", None)
+    script = getattr(send, "script", SCRIPT)
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -152,7 +157,9 @@ def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | 
         nonlocal errors
         done = 0
         while (cycles is None or done < cycles) and (deadline is None or time.monotonic() < deadline):
-            for text in SCRIPT:
+            if begin_cycle is not None:
+                begin_cycle(phone)
+            for text in script:
                 if deadline is not None and time.monotonic() >= deadline:
                     return
                 started = time.perf_counter()
@@ -171,3 +178,23 @@ def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | 
     with ThreadPoolExecutor(max_workers=len(phones)) as pool:
         list(pool.map(user, phones))
     return Run(latencies, errors, time.monotonic() - started)
+
+
+def drive_interleaved(sides: dict[str, tuple[Callable[[str, str], bool], list[str]]], *, cycles: int,
+                      progress: Callable[[int], None] | None = None) -> dict[str, Run]:  # fmt: skip
+    """Run each side's script one cycle at a time, taking turns (A B B A A B ...).
+
+    Rasa's own speed drifts during a run (other load on the machine, the
+    trackers growing); measuring one side after the other would count that
+    drift as a difference between them.
+    """
+    names = list(sides)
+    runs = {name: Run([], 0, 0.0) for name in names}
+    for cycle in range(cycles):
+        for name in names if cycle % 2 == 0 else reversed(names):
+            send, phones = sides[name]
+            run = drive(send, phones, cycles=1, progress=progress)
+            merged = runs[name]
+            runs[name] = Run(merged.latencies_ms + run.latencies_ms, merged.errors + run.errors, merged.seconds + run.seconds)
+    return runs
+

@@ -51,6 +51,7 @@ class Stack:
             # a turn queued behind 15 others would be answered by the apology
             # and hand its conversation to staff (which silences the bot).
             "RASA_TIMEOUT_SECONDS": "60",
+            "VOICE_RASA_TIMEOUT_SECONDS": "60",
         }
         self.processes: dict[str, subprocess.Popen] = {}
 

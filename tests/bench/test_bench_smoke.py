@@ -23,7 +23,11 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
     latency = results["sms_latency"]
     for key, turns in (("bare_rasa_c1", 7), ("relay_webhook_c1", 7), ("bare_rasa_c2", 14), ("relay_webhook_c2", 14)):
         assert (latency[key]["turns"], latency[key]["errors"]) == (turns, 0)  # one script cycle per conversation
+    voice = results["voice_latency"]
+    for key in ("bare_rasa_c1", "relay_webhook_c1", "bare_rasa_c2", "relay_webhook_c2"):
+        assert voice[key]["errors"] == 0 and voice[key]["turns"] == 6 * int(key[-1])  # one call of six turns each
     assert results["sms_throughput"]["relay_webhook"]["errors"] == 0
     assert results["sms_profile_ms_per_turn"]["waiting for Rasa"] > 0
     assert set(results["memory_after_load_mb"]) >= {"api", "rasa", "actions"}
-    assert "| concurrency |" in (tmp_path / "results.md").read_text()
+    table = (tmp_path / "results.md").read_text()
+    assert "## SMS turn latency" in table and "## Voice turn latency" in table
