@@ -18,6 +18,10 @@ from relay.models import Conversation, utcnow
 from relay.settings import get_settings
 
 
+class NotLocked(Exception):
+    """Unlock asked for a conversation that is not locked."""
+
+
 @dataclass(frozen=True)
 class DobCheck:
     outcome: str  # verified | mismatch | unreadable | locked | unknown_patient
@@ -60,3 +64,19 @@ def check_dob(session: Session, *, conversation: Conversation, text: str, now: d
     audit.record(session, actor="bot", action="verification.locked", **common)
     open_handoff(session, conversation=conversation, reason="verification_locked", priority="high", now=now)
     return DobCheck("locked")
+
+
+def unlock(session: Session, *, conversation: Conversation, actor: str, now: datetime | None = None) -> None:
+    """Staff lift a lock: the texter may try their date of birth again, from a clean count.
+
+    The conversation is not marked verified: whoever texts next still proves
+    who they are to the bot. The lock's handoff is left to staff to resolve,
+    since they may still be talking with the patient.
+    """
+    if conversation.locked_at is None:
+        raise NotLocked("the conversation is not locked")
+    conversation.locked_at = None
+    conversation.failed_verifications = 0
+    conversation.verified_at = None
+    audit.record(session, actor=actor, action="verification.unlocked", patient_id=conversation.patient_id,
+                 conversation_id=conversation.id, now=now or utcnow())  # fmt: skip

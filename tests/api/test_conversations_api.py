@@ -31,3 +31,61 @@ def test_a_bad_phone_is_400_and_an_unknown_one_404(api_client, auth_headers):
     assert bad.status_code == 400 and "phone" in bad.json()["detail"]
     unknown = api_client.get("/api/conversations", params={"phone": "(312) 555-0199"}, headers=auth_headers)
     assert unknown.status_code == 404
+
+
+def _lock(phone: str) -> str:
+    """Three wrong dates of birth, as the bot would check them; returns the conversation id."""
+    from relay import conversations, verification
+    from relay.db import session_scope
+
+    with session_scope() as session:
+        conversation = conversations.find_or_open(session, phone=phone)
+        for _ in range(3):
+            outcome = verification.check_dob(session, conversation=conversation, text="1/1/1901").outcome
+        assert outcome == "locked"
+        return conversation.public_id
+
+
+def _audit_actions(conversation_id: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from relay.db import session_scope
+    from relay.models import AuditEvent, Conversation
+
+    with session_scope() as session:
+        conversation = session.scalars(select(Conversation).filter_by(public_id=conversation_id)).one()
+        events = session.scalars(select(AuditEvent).filter_by(conversation_id=conversation.id).order_by(AuditEvent.id))
+        return [(e.actor, e.action) for e in events]
+
+
+def test_staff_unlock_a_locked_conversation_and_the_patient_can_verify_again(api_client, auth_headers, fresh_demo):
+    from relay import verification
+    from relay.db import session_scope
+    from relay.models import Conversation
+
+    conversation_id = _lock("+13125550146")
+    unlocked = api_client.post(f"/api/conversations/{conversation_id}/unlock", headers=auth_headers)
+    assert unlocked.status_code == 200
+    assert (unlocked.json()["locked"], unlocked.json()["verified"]) == (False, False)
+    actions = _audit_actions(conversation_id)
+    assert ("bot", "verification.locked") in actions and actions[-1] == ("api", "verification.unlocked")
+    with session_scope() as session:
+        conversation = session.query(Conversation).filter_by(public_id=conversation_id).one()
+        assert conversation.failed_verifications == 0
+        # A fresh count: one wrong date is not a lock any more, and the right one verifies.
+        assert verification.check_dob(session, conversation=conversation, text="1/1/1901").outcome == "mismatch"
+        assert verification.check_dob(session, conversation=conversation, text="2/17/1991").outcome == "verified"
+
+
+def test_unlocking_needs_a_lock_a_known_id_and_the_token(api_client, auth_headers, fresh_demo):
+    from relay import conversations
+    from relay.db import session_scope
+
+    with session_scope() as session:
+        open_id = conversations.find_or_open(session, phone="+13125550146").public_id
+    not_locked = api_client.post(f"/api/conversations/{open_id}/unlock", headers=auth_headers)
+    assert not_locked.status_code == 409 and "not locked" in not_locked.json()["detail"]
+    assert api_client.post("/api/conversations/nope/unlock", headers=auth_headers).status_code == 404
+    locked_id = _lock("+13125550145")
+    assert api_client.post(f"/api/conversations/{locked_id}/unlock").status_code == 401
+    assert ("api", "verification.unlocked") not in _audit_actions(locked_id)  # nothing changed without the token
