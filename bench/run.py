@@ -189,6 +189,8 @@ def markdown(results: dict) -> str:
         "| --- | ---: | ---: |",
         *[f"| {k} | {results['memory_idle_mb'].get(k)} | {v} |" for k, v in results["memory_after_load_mb"].items()],
         "",
+        "The worker's load here is only the demo clinic's due reminders; its peak while dispatching is under Outreach.",
+        "",
     ]
     return "\n".join(lines)
 

@@ -1,4 +1,8 @@
-"""Start the real stack for a benchmark: Redis, Rasa, action server and API as separate processes."""
+"""Start the real stack for a benchmark: Redis, Rasa, action server, API and worker as separate processes.
+
+Outbound texts (the demo clinic's due reminders, which the worker sends)
+go to the local fake Twilio API, so nothing lands in the developer's outbox.
+"""
 
 import os
 import socket
@@ -77,7 +81,13 @@ class Stack:
         for step in (("migrate",), ("seed-demo", "--if-empty")):
             subprocess.run([sys.executable, "-m", "relay.cli", *step], cwd=PROJECT_ROOT, env=self.env, check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
-        for name in ("actions", "rasa", "api"):
+        from relay.settings import get_settings
+        from tests.fake_twilio import FakeTwilio
+
+        settings = get_settings()
+        self.twilio = FakeTwilio(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()).start()
+        self.env["TWILIO_API_BASE_URL"] = self.twilio.base_url
+        for name in ("actions", "rasa", "api", "worker"):
             self.processes[name] = self._relay("serve", name, log=name)
         _wait(lambda: httpx.get(f"http://127.0.0.1:{self.action_port}/health").status_code == 200, 90, "action server")
         _wait(lambda: bool(httpx.get(f"{self.rasa_url}/status").json().get("model_file")), 240, "Rasa")
@@ -96,6 +106,8 @@ class Stack:
         return sizes
 
     def stop(self) -> None:
+        if getattr(self, "twilio", None) is not None:
+            self.twilio.stop()
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
