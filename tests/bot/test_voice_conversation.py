@@ -7,20 +7,23 @@ Twilio's recogniser writes them: capitalised, with a full stop.
 """
 
 import re
+import threading
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from relay import rasa_client
 from relay.db import session_scope
 from relay.models import AuditEvent, Call, Conversation, Handoff, Message
+from relay.settings import get_settings
 from relay.spoken import format_day_spoken, format_when_spoken
 from tests.bot.conftest import REASON_WORDS
 from tests.bot.test_referral_status_conversation import AISHA, DANIEL, JAMES, KEVIN, PRIYA, ROBERT, UNKNOWN
 from tests.support import demo_moment, demo_today
-from tests.webhooks.voice_helpers import Caller, Twiml
+from tests.webhooks.voice_helpers import Caller, Twiml, call_params, check_twiml, signed_post
 
 pytestmark = pytest.mark.rasa
 TZ = "America/Chicago"
@@ -67,6 +70,31 @@ def _referral(api_client, auth_headers, referral_id: str) -> dict:
     response = api_client.get(f"/api/referrals/{referral_id}", headers=auth_headers)
     assert response.status_code == 200
     return response.json()
+
+
+def _rasa_tracker(phone: str) -> dict:
+    """Rasa's own record of the conversation, read from the Rasa server under the id it was sent."""
+    with session_scope() as session:
+        sender = session.scalars(select(Conversation).filter_by(phone=phone)).one().public_id
+    response = httpx.get(f"{get_settings().rasa_url}/conversations/{sender}/tracker", timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def _rasa_heard(phone: str) -> list[str]:
+    """Every message that reached Rasa in this caller's conversation, as Rasa got it."""
+    return [event["text"] for event in _rasa_tracker(phone)["events"] if event["event"] == "user"]
+
+
+def _inbound(phone: str) -> list[str]:
+    """What the caller said or pressed, as the conversation keeps it."""
+    with session_scope() as session:
+        conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one()
+        return list(
+            session.scalars(
+                select(Message.body).filter_by(conversation_id=conversation.id, direction="inbound").order_by(Message.id)
+            )
+        )
 
 
 def test_james_confirms_his_appointment_by_voice(caller, api_client, auth_headers):
@@ -151,6 +179,11 @@ def test_an_unknown_caller_hears_no_patient_data(caller):
     for private in ("Okafor", "Park", "Lakeside", "Northshore", "Carter", "Khan", "A M", "P M"):
         assert private not in said
     assert answer.dialed == FRONT_DESK  # a person can help someone the bot cannot look up
+    # Put through by the bot's `call: transfer` on that answer, not by a handoff: there is none.
+    assert [verb.tag for verb in answer.root] == ["Say", "Say", "Dial"] and answer.says[-1] == "Please hold."
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Handoff)) == 0
+        assert session.scalars(select(Call)).one().outcome == "transferred"
 
 
 def test_keypad_date_of_birth_and_keypad_referral_choice(caller):
@@ -180,31 +213,107 @@ def test_dates_and_phone_numbers_are_spoken(caller):
     assert "3 1 2, 5 5 5, 0 1 7 6" in cancelled.said  # the specialist's number, digit by digit
 
 
-def test_a_retried_turn_replays_without_a_second_rasa_call(caller, monkeypatch):
-    sent = []
-    real = rasa_client.send_message
-
-    def counting(**kwargs):
-        sent.append(kwargs["text"])
-        return real(**kwargs)
-
-    monkeypatch.setattr(rasa_client, "send_message", counting)
-    james = caller(JAMES)
-    james.dial_in()
-    first = james.say("When is my appointment?")
-    again = james.retry_last_turn(SpeechResult="When is my appointment?", Confidence="0.92")
-    assert again.xml == first.xml and _asks_for_dob(again)
-    assert sent == ["When is my appointment?"]
-    with session_scope() as session:
-        assert len(session.scalars(select(Message).filter_by(direction="inbound")).all()) == 1
-
-
 def test_goodbye_ends_the_call_and_the_call_is_logged(caller):
     james = caller(JAMES)
     james.dial_in()
     bye = james.say("That's all, goodbye.")
-    assert bye.hangs_up and bye.gather is None and "goodbye" in bye.said.lower()
+    # The bot's goodbye carries `call: end`: said once, then the call ends (no <Gather>, no hold).
+    assert bye.says == ["Thank you for calling. Take care, goodbye."]
+    assert [verb.tag for verb in bye.root] == ["Say", "Hangup"]
     assert james.hang_up(duration=31) == 204
     with session_scope() as session:
         call = session.scalars(select(Call)).one()
         assert (call.outcome, call.duration_seconds, call.status) == ("completed_by_bot", 31, "completed")
+
+
+def test_what_reaches_rasa_keypad_digits_and_spoken_numbers(caller):
+    """Rasa gets keypad dates and spoken choices in the form the model knows; the conversation keeps what the
+    caller actually did."""
+    aisha = caller(AISHA)
+    aisha.dial_in()
+    assert _asks_for_dob(aisha.say("I'd like to book an appointment."))
+    assert "what day and time" in aisha.press("02171991").said.lower()  # the date of birth on the keypad
+    offer = aisha.say("Friday morning.")
+    times = _offered(offer)
+    assert len(times) >= 2, offer.said
+    booked = aisha.say("Number two.")  # the choice in words
+    assert "booked" in booked.said and times[1] in booked.said
+    assert _rasa_heard(AISHA) == ["I'd like to book an appointment.", "02/17/1991", "Friday morning.", "2"]
+    assert _inbound(AISHA) == ["I'd like to book an appointment.", "02171991", "Friday morning.", "Number two."]
+
+    james = caller(JAMES)
+    james.dial_in()
+    assert _asks_for_dob(james.say("When is my appointment?"))
+    answer = james.say("September third, nineteen fifty seven.")  # the date of birth in words
+    assert format_when_spoken(demo_moment(3, "10:00"), TZ) in answer.said
+    assert _rasa_heard(JAMES) == ["When is my appointment?", "09/03/1957"]
+    assert _inbound(JAMES) == ["When is my appointment?", "September third, nineteen fifty seven."]
+
+    tracker = _rasa_tracker(JAMES)  # found under the conversation's opaque id: Rasa never gets the number
+    user_events = [event for event in tracker["events"] if event["event"] == "user"]
+    assert {event["input_channel"] for event in user_events} == {"voice"}
+    national = JAMES.removeprefix("+1")
+    assert JAMES not in str(tracker) and national not in str(tracker)
+
+
+def test_a_miss_after_an_understood_turn_starts_counting_again(caller):
+    james = caller(JAMES)
+    james.dial_in()
+    assert "did not hear" in james.stay_silent().said.lower()  # a first miss
+    assert _asks_for_dob(james.say("When is my appointment?"))  # understood by the model
+    again = james.stay_silent()
+    # Not the second miss in a row: asked again (the bot's last question), not put through.
+    assert again.gather is not None and again.dialed is None
+    assert "did not hear" in again.said.lower() and "date of birth" in again.said.lower()
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Handoff)) == 0
+    # The next silence is the second in a row.
+    assert james.stay_silent().dialed == FRONT_DESK
+    with session_scope() as session:
+        assert [h.reason for h in session.scalars(select(Handoff))] == ["voice_not_understood"]
+    assert _rasa_heard(JAMES) == ["When is my appointment?"]  # silences never reach the model
+
+
+def test_a_retried_turn_replays_the_same_twiml_and_reaches_rasa_once(caller):
+    james = caller(JAMES)
+    james.dial_in()
+    first = james.say("When is my appointment?")
+    assert _asks_for_dob(first)
+    retried = james.retry_last_turn(SpeechResult="When is my appointment?", Confidence="0.92")
+    assert retried.xml == first.xml
+    assert _rasa_heard(JAMES) == ["When is my appointment?"]
+    with session_scope() as session:
+        said = [(m.direction, m.author) for m in session.scalars(select(Message).order_by(Message.id))]
+    assert said == [("outbound", "system"), ("inbound", "patient"), ("outbound", "bot")]  # greeting, words, answer
+
+
+def test_a_turn_posted_twice_at_once_reaches_rasa_once_and_both_get_the_answer(caller, api_client):
+    james = caller(JAMES)
+    james.dial_in()
+    url = james.last.next_turn_url
+    params = call_params(james.call_sid, JAMES, SpeechResult="Where is my referral?", Confidence="0.9")
+    barrier = threading.Barrier(2)
+    results: list[tuple[float, float, object]] = []
+
+    def post() -> None:
+        barrier.wait()
+        started = time.monotonic()
+        response = signed_post(api_client, url, params)
+        results.append((started, time.monotonic(), response))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 2
+    # Both were in flight together: the second arrived while the first was still waiting on Rasa.
+    assert max(started for started, _, _ in results) < min(ended for _, ended, _ in results)
+    responses = [response for _, _, response in results]
+    assert [r.status_code for r in responses] == [200, 200]
+    assert responses[0].text == responses[1].text
+    answer = Twiml(check_twiml(responses[0].text), responses[0].text)
+    assert _asks_for_dob(answer)
+    assert_speakable(answer)
+    assert _rasa_heard(JAMES) == ["Where is my referral?"]
+    assert _inbound(JAMES) == ["Where is my referral?"]

@@ -1,10 +1,8 @@
 """The voice webhooks' edges, without the model: signatures, fields, silence, emergencies, transfers,
 Rasa down or slow, replays and the call log. Every TwiML answer is checked against Twilio's documented TwiML."""
 
-import json
-import threading
+import socket
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +22,7 @@ from tests.webhooks.voice_helpers import (
     signed_post,
 )
 
-JAMES, UNKNOWN = "+13125550145", "+13125550199"
+JAMES = "+13125550145"
 FRONT_DESK = "+13125550111"
 
 
@@ -154,17 +152,6 @@ def test_low_confidence_speech_is_a_miss_too(caller):
         assert (turn.input, turn.confidence, turn.message_id) == ("unclear", 0.31, heard.id)
 
 
-def test_a_miss_after_an_understood_turn_starts_counting_again(api_client, fresh_demo, fake_rasa):
-    fake_rasa(reply=[{"recipient_id": "x", "text": "Is there anything else?"}])
-    james = Caller(api_client, JAMES)
-    james.dial_in()
-    james.stay_silent()
-    assert james.say("what are your hours").says == ["Is there anything else?"]
-    again = james.stay_silent()
-    assert again.gather is not None and "Is there anything else?" in again.said  # asked again, not put through
-    assert _count(Handoff) == 0
-
-
 def test_keypad_0_is_a_person_at_once(caller):
     james = caller()
     james.dial_in()
@@ -202,120 +189,35 @@ def test_when_rasa_is_down_the_caller_is_put_through(caller):
     assert _handoff_reasons() == ["rasa_unavailable"]
 
 
-class _FakeRasa(BaseHTTPRequestHandler):
-    """Rasa's voice channel as the app sees it: a JSON list of bot messages, after `delay` seconds."""
-
-    delay, reply, received = 0.0, [], []
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).received.append((self.path, body))
-        time.sleep(self.delay)
-        payload = json.dumps(self.reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):  # noqa: ANN002
-        pass
-
-
 @pytest.fixture
-def fake_rasa(monkeypatch):
-    servers = []
-
-    def start(*, reply: list[dict], delay: float = 0.0, voice_timeout: float = 5.0) -> type[_FakeRasa]:
-        handler = type("FakeRasa", (_FakeRasa,), {"delay": delay, "reply": reply, "received": []})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("VOICE_RASA_TIMEOUT_SECONDS", str(voice_timeout))
-        get_settings.cache_clear()
-        return handler
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def hung_rasa(rasa_stopped, monkeypatch):
+    """A Rasa that accepts the connection and never answers (stuck, overloaded): a listening socket
+    nobody reads from. The kernel completes the TCP handshake, the request goes out, no reply comes."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{hung.getsockname()[1]}")
+    monkeypatch.setenv("VOICE_RASA_TIMEOUT_SECONDS", "0.5")
+    get_settings.cache_clear()
+    yield
+    hung.close()
     get_settings.cache_clear()
 
 
-def test_a_slow_rasa_gets_a_call_back_promise_well_inside_twilios_limit(api_client, fresh_demo, fake_rasa):
-    fake_rasa(reply=[{"recipient_id": "x", "text": "too late"}], delay=3, voice_timeout=0.5)
-    james = Caller(api_client, JAMES)
+def test_a_hung_rasa_gets_a_call_back_promise_well_inside_twilios_limit(caller, hung_rasa):
+    james = caller()
     james.dial_in()
     started = time.monotonic()
     answer = james.say("When is my appointment?")
-    assert time.monotonic() - started < 2.5
-    assert answer.says == [RASA_SLOW.replace("911", "9 1 1")] and answer.hangs_up
-    assert "call you back" in answer.said
-    assert _handoff_reasons() == ["voice_rasa_timeout"]
+    # Twilio gives up on a webhook after 15 s; with a 0.5 s voice timeout the answer comes long before.
+    assert time.monotonic() - started < 5
+    assert answer.says == [RASA_SLOW.replace("911", "9 1 1")] and "call you back" in answer.said
+    assert [verb.tag for verb in answer.root] == ["Say", "Hangup"] and answer.dialed is None
+    assert _handoff_reasons() == ["voice_rasa_timeout"]  # not "rasa_unavailable": Rasa took the call
     assert _call(james.call_sid).outcome == "callback"
-
-
-def test_what_goes_to_rasa_keypad_digits_and_spoken_numbers(api_client, fresh_demo, fake_rasa):
-    rasa = fake_rasa(reply=[{"recipient_id": "x", "text": "OK."}])
-    james = Caller(api_client, JAMES)
-    james.dial_in()
-    james.press("09031957")
-    james.say("Number two.")
-    james.say("Friday morning.")
-    james.say("September third, nineteen fifty seven.")
-    assert [path for path, _ in rasa.received] == ["/webhooks/voice/webhook"] * 4
-    assert [body["message"] for _, body in rasa.received] == ["09/03/1957", "2", "Friday morning.", "09/03/1957"]
     with session_scope() as session:
-        conversation = session.scalars(select(Conversation)).one()
-        assert {body["sender"] for _, body in rasa.received} == {conversation.public_id}  # never the number
-        inbound = [m.body for m in session.scalars(select(Message).filter_by(direction="inbound").order_by(Message.id))]
-        # What the caller did, as they did it.
-        assert inbound == ["09031957", "Number two.", "Friday morning.", "September third, nineteen fifty seven."]
-
-
-def test_rasa_can_end_the_call_or_put_it_through(api_client, fresh_demo, fake_rasa):
-    fake_rasa(reply=[{"recipient_id": "x", "text": "Goodbye."}, {"recipient_id": "x", "custom": {"call": "end"}}])
-    james = Caller(api_client, JAMES)
-    james.dial_in()
-    bye = james.say("that's all, bye")
-    assert bye.says == ["Goodbye."] and bye.hangs_up and bye.gather is None
-    assert _call(james.call_sid).outcome == "completed_by_bot"
-
-    fake_rasa(reply=[{"recipient_id": "x", "text": "I will connect you."}, {"recipient_id": "x", "custom": {"call": "transfer"}}])
-    stranger = Caller(api_client, UNKNOWN)
-    stranger.dial_in()
-    answer = stranger.say("when is my appointment")
-    assert answer.dialed == FRONT_DESK and answer.says[0] == "I will connect you."
-
-
-def test_a_retried_turn_replays_the_same_twiml_without_asking_rasa_again(api_client, fresh_demo, fake_rasa):
-    rasa = fake_rasa(reply=[{"recipient_id": "x", "text": "Your referral is being reviewed."}])
-    james = Caller(api_client, JAMES)
-    james.dial_in()
-    first = james.say("where is my referral")
-    retried = james.retry_last_turn(SpeechResult="where is my referral", Confidence="0.92")
-    assert retried.xml == first.xml
-    assert len(rasa.received) == 1
-    assert _count(Message) == 3  # greeting, the caller's words, one answer
-
-
-def test_a_turn_posted_twice_at_once_asks_rasa_once_and_both_get_the_answer(api_client, fresh_demo, fake_rasa):
-    rasa = fake_rasa(reply=[{"recipient_id": "x", "text": "Your referral is being reviewed."}], delay=1)
-    james = Caller(api_client, JAMES)
-    james.dial_in()
-    url = james.last.next_turn_url
-    params = call_params(james.call_sid, JAMES, SpeechResult="where is my referral", Confidence="0.9")
-    responses = []
-    threads = [threading.Thread(target=lambda: responses.append(signed_post(api_client, url, params))) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert [r.status_code for r in responses] == [200, 200]
-    assert responses[0].text == responses[1].text and "being reviewed" in responses[0].text
-    check_twiml(responses[0].text)
-    assert len(rasa.received) == 1
+        heard = session.scalars(select(Message).filter_by(direction="inbound")).one()
+        assert heard.body == "When is my appointment?"  # the caller's words are kept for the call back
 
 
 def test_a_retried_silent_turn_replays_the_same_twiml_and_counts_once(caller):
