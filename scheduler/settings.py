@@ -25,7 +25,8 @@ DEFAULT_RATE_LIMIT_PER_SECOND = 1
 class SchedulerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OUTREACH_", env_file=".env", extra="ignore")
 
-    # The periodic sweep (RQ cron) and how many due rows one sweep queues.
+    # The periodic sweep (RQ cron), and how many send jobs may wait in RQ at
+    # once: a sweep queues due rows only up to that (scheduler.sweep).
     sweep_interval_seconds: int = 30
     sweep_batch_size: int = 500
     # A row `queued` this long whose RQ job is gone (Redis flushed) is queued again.

@@ -91,7 +91,7 @@ from sqlalchemy.orm import Session
 
 from relay.clinics import get_clinic
 from relay.consent import is_opted_out
-from relay.models import Appointment, AuditEvent, ConsentEvent, Patient, PlannedOutreach, Referral
+from relay.models import Appointment, AuditEvent, Clinic, ConsentEvent, Patient, PlannedOutreach, Referral
 from relay.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS
 from relay.outreach.cadence import Cadence, Reminder, load_cadence
 from relay.timefmt import require_aware
@@ -695,8 +695,26 @@ def language_of(patient: Patient) -> str:
     return language if language in LANGUAGES else "en"
 
 
+def session_clinic(session: Session) -> Clinic:
+    """The clinic, looked up once per session: planning and sending need it for every row.
+
+    Later calls are identity-map lookups (`session.get`), which read the row
+    again only if the session has expired it.
+    """
+    held = session.info.get(_CLINIC)
+    clinic = session.get(Clinic, held.id) if held is not None else None
+    if clinic is None:
+        clinic = get_clinic(session)
+        # The object itself, not its id: the identity map forgets objects nothing refers to.
+        session.info[_CLINIC] = clinic
+    return clinic
+
+
+_CLINIC = "relay.clinic"
+
+
 def _audience(session: Session, patient: Patient, cadence: Cadence) -> Audience:
-    clinic = get_clinic(session)
+    clinic = session_clinic(session)
     quiet_start, quiet_end = cadence.quiet_window(clinic)
     return Audience(tz=patient.timezone or clinic.timezone, quiet_start=quiet_start, quiet_end=quiet_end)
 

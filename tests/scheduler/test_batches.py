@@ -1,0 +1,181 @@
+"""Keeping up with many due rows: back-pressure, batch jobs, follow-up sweeps, and exactly-once through all of them."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from scheduler import jobs, sweep as sweeping
+from scheduler.queues import SWEEP_QUEUE, get_queue
+from scheduler.settings import get_scheduler_settings
+from scheduler.sweep import SweepResult, next_sweep_at, run_sweep, schedule_sweep, sweep
+from tests.scheduler.conftest import add_row, message_of, phone_of, row, work
+
+pytestmark = pytest.mark.usefixtures("outreach_env", "stub_plan")
+
+CONSENTING = ["James Carter", "Aisha Khan", "Robert Chen", "Linda Brooks", "Daniel Wright"]
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler sees it."""
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Five due rows are 'many': jobs of two rows (the threshold is normally 20 rows per sweep)."""
+    monkeypatch.setattr(sweeping, "MIN_JOBS_PER_SWEEP", 2)
+    monkeypatch.setattr(sweeping, "MAX_ROWS_PER_JOB", 2)
+
+
+def _due_rows(now, count: int = len(CONSENTING)) -> list[int]:
+    return [add_row(name, due_at=now - timedelta(minutes=1)) for name in CONSENTING[:count]]
+
+
+def _jobs_waiting() -> list[tuple[str, tuple]]:
+    return [(job.func_name, job.args) for job in get_queue().get_jobs()]
+
+
+def test_many_due_rows_go_in_batch_jobs_and_each_is_sent_once(daytime, redis_client, outreach_env, small_batches):
+    _, now = daytime
+    ids = _due_rows(now)
+    assert sweep(now).queued == sorted(ids)
+    assert _jobs_waiting() == [
+        ("scheduler.jobs.send_outreach_batch", (ids[0:2],)),
+        ("scheduler.jobs.send_outreach_batch", (ids[2:4],)),
+        ("scheduler.jobs.send_outreach", (ids[4],)),
+    ]
+    get_queue().enqueue(jobs.send_outreach_batch, ids[1:3])  # a stray second copy of some of them
+    work(redis_client, workers=2)
+    assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(phone_of(n) for n in CONSENTING)
+    for outreach_id in ids:
+        sent, message = row(outreach_id), message_of(outreach_id)
+        assert (sent.state, message.twilio_sid, message.delivery_status) == ("sent", sent.twilio_sid, "queued")
+
+
+def test_a_batch_reports_rows_it_could_not_claim(daytime, outreach_env):
+    _, now = daytime
+    ids = _due_rows(now, 3)
+    sweep(now)
+    assert jobs.claim(ids[1], now=now)  # another job has it
+    assert jobs.send_outreach_batch(ids, now=now) == {ids[0]: "sent", ids[1]: "not_claimed", ids[2]: "sent"}
+    assert len(outreach_env.created_requests()) == 2
+
+
+def test_a_row_that_breaks_does_not_stop_its_batch(daytime, outreach_env, monkeypatch):
+    import relay.outreach.templates
+
+    _, now = daytime
+    ids = _due_rows(now, 3)
+    sweep(now)
+    render = relay.outreach.templates.render
+
+    def render_but_the_second(session, outreach, at):  # noqa: ANN001, ANN202
+        if outreach.id == ids[1]:
+            raise ZeroDivisionError
+        return render(session, outreach, at)
+
+    monkeypatch.setattr(relay.outreach.templates, "render", render_but_the_second)
+    with pytest.raises(jobs.BatchErrors) as raised:
+        jobs.send_outreach_batch(ids, now=now)
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
+    assert (row(ids[0]).state, row(ids[2]).state) == ("sent", "sent")
+    broken = row(ids[1])
+    assert (broken.state, broken.attempts, broken.error_code) == ("planned", 1, "job_error")
+    assert broken.next_attempt_at > now and message_of(ids[1]) is None
+    assert len(outreach_env.created_requests()) == 2
+
+
+def test_a_batch_killed_halfway_leaves_nothing_to_send_twice(daytime, redis_client, outreach_env, monkeypatch):
+    _, now = daytime
+    ids = _due_rows(now, 3)
+    sweep(now)
+    record = jobs._record_sent
+    recorded = []
+
+    def killed_at_the_second(session, outreach_id, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if recorded:
+            raise WorkerKilled
+        recorded.append(outreach_id)
+        return record(session, outreach_id, *args, **kwargs)
+
+    with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
+        patched.setattr(jobs, "_record_sent", killed_at_the_second)
+        jobs.send_outreach_batch(ids, now=now)
+    # The first went and was recorded; the second went and was not; the third never started.
+    assert [row(i).state for i in ids] == ["sent", "sending", "sending"]
+    assert message_of(ids[1]).delivery_status == "pending" and message_of(ids[2]) is None
+    assert len(outreach_env.created_requests()) == 2
+
+    later = now + timedelta(seconds=get_scheduler_settings().sending_grace_seconds + 1)
+    result = sweep(later)
+    assert (result.confirmed, result.replanned) == ([ids[1]], [ids[2]])  # found at Twilio; never sent
+    work(redis_client)
+    assert [row(i).state for i in ids] == ["sent", "sent", "sent"]
+    assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(phone_of(n) for n in CONSENTING[:3])
+
+
+def test_rows_of_a_lost_batch_are_queued_again_and_rows_of_a_live_one_are_not(daytime, redis_client, outreach_env,
+                                                                               small_batches):  # fmt: skip
+    _, now = daytime
+    ids = _due_rows(now)
+    sweep(now)
+    later = now + timedelta(seconds=get_scheduler_settings().queued_recovery_seconds + 1)
+    assert sweep(later).requeued == []  # every row is named by a job waiting in RQ
+    redis_client.flushdb()
+    assert sorted(sweep(later).requeued) == sorted(ids)
+    assert sweep(later).requeued == []
+    work(redis_client, workers=2)
+    assert len(outreach_env.created_requests()) == len(ids)
+    assert {row(i).state for i in ids} == {"sent"}
+
+
+def test_back_pressure_keeps_at_most_a_batch_of_rows_in_rq(daytime, redis_client, outreach_env, monkeypatch):
+    monkeypatch.setenv("OUTREACH_SWEEP_BATCH_SIZE", "3")
+    get_scheduler_settings.cache_clear()
+    _, now = daytime
+    ids = _due_rows(now)
+    first = sweep(now)
+    assert (len(first.queued), first.left_due) == (3, True)
+    second = sweep(now)
+    assert (second.queued, second.left_due) == ([], True)  # RQ is full: the rest waits in the database
+    assert {row(i).state for i in ids} == {"queued", "planned"}
+    work(redis_client)
+    third = sweep(now)
+    assert (len(third.queued), third.left_due) == (2, False)
+    work(redis_client)
+    assert len(outreach_env.created_requests()) == len(ids)
+
+
+def test_the_next_sweep_comes_when_rows_come_due(daytime):
+    _, now = daytime
+    interval = get_scheduler_settings().sweep_interval_seconds
+    assert next_sweep_at(now, SweepResult()) is None  # nothing due before the next cron tick
+    assert next_sweep_at(now, SweepResult(left_due=True)) == now + timedelta(seconds=1)
+    soon = add_row("James Carter", due_at=now + timedelta(seconds=10))
+    assert next_sweep_at(now, SweepResult()) == now + timedelta(seconds=10)
+    assert next_sweep_at(now + timedelta(seconds=9.5), SweepResult()) == now + timedelta(seconds=10.5)  # a second apart
+    add_row("Aisha Khan", due_at=now - timedelta(hours=1), next_attempt_at=now + timedelta(seconds=5))
+    assert next_sweep_at(now, SweepResult()) == now + timedelta(seconds=5)
+    assert row(soon).state == "planned"
+    assert next_sweep_at(now - timedelta(seconds=interval), SweepResult()) is None  # beyond the horizon
+
+
+def test_follow_up_sweeps_are_scheduled_once_per_second(redis_client):
+    when = datetime(2030, 1, 1, 8, 0, 0, 250000, tzinfo=UTC)
+    assert schedule_sweep(when, redis_client)
+    assert not schedule_sweep(when + timedelta(milliseconds=500), redis_client)  # the same second
+    assert schedule_sweep(when + timedelta(seconds=1), redis_client)
+    registry = ScheduledJobRegistry(queue=Queue(SWEEP_QUEUE, connection=redis_client))
+    assert sorted(registry.get_job_ids()) == ["sweep-at-1893484801", "sweep-at-1893484802"]
+
+
+def test_the_cron_sweep_schedules_its_follow_up(daytime, redis_client):
+    _, now = daytime
+    add_row("James Carter", due_at=datetime.now(UTC) + timedelta(seconds=10))
+    run_sweep()
+    registry = ScheduledJobRegistry(queue=Queue(SWEEP_QUEUE, connection=redis_client))
+    [follow_up] = registry.get_job_ids()
+    assert follow_up.startswith("sweep-at-")
+    due_in = int(follow_up.removeprefix("sweep-at-")) - datetime.now(UTC).timestamp()
+    assert 5 < due_in <= 12
