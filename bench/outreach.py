@@ -232,6 +232,7 @@ class BenchEnvironment:
     env: dict[str, str]  # for every process the bench starts
     database: str  # "sqlite" or "postgresql"
     processes: list[subprocess.Popen] = field(default_factory=list)
+    embedded_redis: bool = False
 
     def relay(self, *args: str, log: str) -> subprocess.Popen:
         out = (self.workdir / f"{log}.log").open("ab")
@@ -280,12 +281,13 @@ def bench_environment() -> Iterator[BenchEnvironment]:
             "OUTREACH_RATE_LIMIT_PER_SECOND": "0",
             "LOG_LEVEL": "WARNING",
         }
-        bench = BenchEnvironment(workdir, database_url, os.environ.get("REDIS_URL", ""), fake, env,
+        bench = BenchEnvironment(workdir, database_url, _live_redis_url(), fake, env,
                                  "postgresql" if schema else "sqlite")  # fmt: skip
         try:
             if not bench.redis_url:
                 bench.redis_url = env["REDIS_URL"] = f"redis://127.0.0.1:{_free_port()}/0"
                 bench.relay("serve", "redis", log="redis")
+                bench.embedded_redis = True
                 _wait(lambda: bench.redis().ping(), 30, "the embedded Redis")
             bench.run("migrate")
             bench.run("seed-demo")
@@ -311,6 +313,26 @@ def bench_environment() -> Iterator[BenchEnvironment]:
                 with admin.begin() as connection:
                     connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
                 admin.dispose()
+
+
+def _live_redis_url() -> str:
+    """REDIS_URL if a Redis answers there, else "" (the bench then starts its own).
+
+    A caller that ran another stack first may still carry that stack's
+    REDIS_URL after stopping its Redis; the bench says so and goes on.
+    """
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        return ""
+    try:
+        Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except RedisError:
+        print(f"bench.outreach: no Redis answers at REDIS_URL ({url}); starting an embedded one", file=sys.stderr)
+        return ""
+    return url
 
 
 def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
@@ -813,6 +835,7 @@ def outreach_benchmarks(
     plan_now = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
     with bench_environment() as bench:
         results["database"] = bench.database
+        results["redis"] = "embedded" if bench.embedded_redis else "REDIS_URL"
         results["planning"] = measure_planning(bench, appointments=appointments, plan_now=plan_now,
                                                progress_factory=progress_factory)  # fmt: skip
         paced_most = sends // 2
@@ -893,7 +916,7 @@ def outreach_markdown(results: dict) -> list[str]:
     lines = [
         "## Outreach",
         "",
-        f"Database: {results['database']}; {planning['appointments']:,} appointments planned; "
+        f"Database: {results['database']}; Redis: {results.get('redis')}; {planning['appointments']:,} appointments planned; "
         f"{results['settings']['sends']:,} sends per dispatch phase; rate limit off; "
         f"fake Twilio in its own process ({results.get('fake_twilio_rss_mb')} MB at the end).",
         "",
