@@ -6,6 +6,8 @@ BENCH_CONCURRENCY conversations. The two sides take turns cycle by cycle
 (bench.sms.drive_interleaved) on conversations of their own with the same
 history, so drift in Rasa's own speed during the run lands on both.
 Throughput: each side for BENCH_SECONDS at BENCH_CONCURRENCY, one after the other.
+Outreach (bench.outreach): planning and dispatch, with their own baselines;
+BENCH_OUTREACH_APPOINTMENTS and BENCH_OUTREACH_SENDS size it.
 
 Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
 (script cycles per conversation for latency, default 4), BENCH_CONCURRENCY
@@ -129,12 +131,22 @@ def main() -> int:
         results["sms_profile_ms_per_turn"] = profile_turns(
             base_url=settings.base_url, auth_token=auth_token, phone=our_phones[0]
         )
+    # After the conversation stack is down, so the two do not share the cores.
+    from bench.outreach import outreach_benchmarks
+
+    results["outreach"] = outreach_benchmarks()
     results["finished"] = datetime.now(UTC).isoformat()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2))
     (RESULTS_DIR / "results.md").write_text(markdown(results))
     print(markdown(results))
     return 0
+
+
+def outreach_markdown(outreach: dict) -> list[str]:
+    from bench.outreach import outreach_markdown as render
+
+    return render(outreach)
 
 
 def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
@@ -190,6 +202,8 @@ def markdown(results: dict) -> str:
         *[f"| {k} | {results['memory_idle_mb'].get(k)} | {v} |" for k, v in results["memory_after_load_mb"].items()],
         "",
         "The worker's load here is only the demo clinic's due reminders; its peak while dispatching is under Outreach.",
+        "",
+        *outreach_markdown(results["outreach"]),
         "",
     ]
     return "\n".join(lines)
