@@ -16,6 +16,7 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from bench.sms import CLINIC_NUMBER
+from relay.settings import get_settings
 from relay.voice_turns import RASA_DOWN, RASA_SLOW, Heard
 from webhooks.voice import TURN_PATH, VOICE_PATH
 
@@ -82,6 +83,6 @@ class BareVoiceRasa:
     def __call__(self, phone: str, text: str) -> bool:
         fields = gather_fields(text)
         heard = Heard.from_gather(speech=fields["SpeechResult"], confidence=float(fields.get("Confidence", 1)),
-                                  digits=fields.get("Digits", ""), min_confidence=0.5)  # fmt: skip
+                                  digits=fields.get("Digits", ""), min_confidence=get_settings().voice_min_confidence)  # fmt: skip
         response = self.client.post(self.url, json={"sender": self.senders[phone], "message": heard.for_rasa(), "metadata": {}})
         return response.status_code == 200 and bool(response.json())
