@@ -21,17 +21,27 @@ def latest_event(session: Session, phone: str) -> ConsentEvent | None:
     ).first()
 
 
-def is_opted_out(session: Session, phone: str) -> bool:
+def is_opted_out(session: Session, phone: str, *, patient: Patient | None = None) -> bool:
     """May nothing be sent to this number unless it asks first?
 
-    The ledger's latest event decides. Without any event, a patient whose
-    record says no consent counts as opted out (we never learned otherwise),
-    and a number we know nothing about has not opted out.
+    The ledger's latest event decides (see `opted_out_by`). `patient` is the
+    patient with this number when the caller already has it.
     """
     event = latest_event(session, phone)
-    if event is not None:
-        return not event.consented
-    patient = session.scalars(select(Patient).filter_by(phone=phone)).one_or_none()
+    if event is None and patient is None:
+        patient = session.scalars(select(Patient).filter_by(phone=phone)).one_or_none()
+    return opted_out_by(event, patient=patient)
+
+
+def opted_out_by(latest: ConsentEvent | None, *, patient: Patient | None) -> bool:
+    """The decision, from the number's latest ledger event and its patient (None if it has none).
+
+    Without any event, a patient whose record says no consent counts as opted
+    out (we never learned otherwise), and a number we know nothing about has
+    not opted out.
+    """
+    if latest is not None:
+        return not latest.consented
     return patient is not None and not patient.sms_consent
 
 

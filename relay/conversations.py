@@ -9,16 +9,21 @@ from sqlalchemy.orm import Session
 from relay.models import Conversation, Message, Patient, utcnow
 
 
-def find_or_open(session: Session, *, phone: str, now: datetime | None = None) -> Conversation:
+def find_or_open(
+    session: Session, *, phone: str, now: datetime | None = None, patient: Patient | None = None
+) -> Conversation:
     """The conversation with this E.164 number, opened on first contact.
 
-    Two first messages from one number can race; the unique phone column lets
-    one insert win and the other reads the winner's row.
+    `patient` is the patient with this number when the caller already has it
+    (otherwise it is looked up). Two first messages from one number can race;
+    the unique phone column lets one insert win and the other reads the
+    winner's row.
     """
     conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one_or_none()
     if conversation is not None:
         return conversation
-    patient = session.scalars(select(Patient).filter_by(phone=phone)).one_or_none()
+    if patient is None:
+        patient = session.scalars(select(Patient).filter_by(phone=phone)).one_or_none()
     conversation = Conversation(phone=phone, patient_id=patient.id if patient else None)
     try:
         with session.begin_nested():
@@ -42,22 +47,27 @@ def record_message(
     body: str,
     twilio_sid: str | None = None,
     in_reply_to: Message | None = None,
+    delivery_status: str | None = None,
     now: datetime | None = None,
+    flush: bool = True,
 ) -> Message:
+    """Store one message. `flush=False` leaves the INSERT to the caller's next flush (a batch of them)."""
     now = now or utcnow()
     message = Message(
-        conversation_id=conversation.id,
+        conversation=conversation,
         direction=direction,
         channel=channel,
         author=author,
         body=body,
         twilio_sid=twilio_sid,
+        delivery_status=delivery_status,
         in_reply_to_id=in_reply_to.id if in_reply_to else None,
         created_at=now,
     )
     session.add(message)
     conversation.last_message_at = now
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 

@@ -21,6 +21,7 @@ Logs carry SIDs, statuses and masked numbers, never bodies.
 
 import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,7 @@ from relay.settings import DEV_ACCOUNT_SID, PROJECT_ROOT, Settings, get_settings
 log = logging.getLogger("relay.sms_sender")
 
 OUTBOX_PATH = PROJECT_ROOT / "var" / "outbox.jsonl"
+TWILIO_API_URL = "https://api.twilio.com"
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 DEV_OUTBOX_STATUS = "dev_outbox"
 REQUEST_TIMEOUT_SECONDS = 15.0
@@ -97,6 +99,21 @@ class _RebasedHttpClient(TwilioHttpClient):
         return super().request(method, rebased, *args, **kwargs)
 
 
+def _read_environment_once(http_client: TwilioHttpClient, url: str) -> None:
+    """Take the proxy and CA bundle settings from the environment now, instead of on every request.
+
+    requests reads them for each request (HTTPS_PROXY, NO_PROXY,
+    REQUESTS_CA_BUNDLE ...: two walks over os.environ), which cost about as
+    much as the rest of the client's work per message (bench/profile_dispatch.py).
+    The client only ever talks to one host, so reading them once for that
+    host gives the same answer. Must run before the first request.
+    """
+    http_client.proxy = http_client.proxy or requests.utils.get_environ_proxies(url)
+    session = http_client.session
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
+
+
 def uses_dev_outbox(settings: Settings | None = None) -> bool:
     settings = settings or get_settings()
     return settings.twilio_account_sid == DEV_ACCOUNT_SID and not settings.twilio_api_base_url
@@ -108,6 +125,7 @@ def twilio_client(settings: Settings | None = None) -> Client:
         http_client = _RebasedHttpClient(settings.twilio_api_base_url, timeout=REQUEST_TIMEOUT_SECONDS)
     else:
         http_client = TwilioHttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
+    _read_environment_once(http_client, settings.twilio_api_base_url or TWILIO_API_URL)
     return Client(
         settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http_client
     )
@@ -134,10 +152,9 @@ def send_sms(session: Session, *, conversation: Conversation, body: str, author:
         author=author,
         body=body,
         twilio_sid=sent.sid,
+        delivery_status=sent.status,
         now=now,
     )
-    message.delivery_status = sent.status
-    session.flush()
     log.info("sms sent sid=%s to=%s status=%s author=%s", sent.sid, mask(conversation.phone), sent.status, author)
     return message
 

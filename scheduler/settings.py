@@ -25,10 +25,12 @@ DEFAULT_RATE_LIMIT_PER_SECOND = 1
 class SchedulerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OUTREACH_", env_file=".env", extra="ignore")
 
-    # The periodic sweep (RQ cron), and how many send jobs may wait in RQ at
-    # once: a sweep queues due rows only up to that (scheduler.sweep).
+    # The periodic sweep (RQ cron), and how many rows may wait in RQ at once:
+    # a sweep queues due rows only up to that (scheduler.sweep). Sweeps come
+    # about every 1 to 2 s while rows are left behind, so this must outlast
+    # 2 s of the workers' pace: 500 starved two workers at about 280 sends/s.
     sweep_interval_seconds: int = 30
-    sweep_batch_size: int = 500
+    sweep_batch_size: int = 2000
     # A row `queued` this long whose RQ job is gone (Redis flushed) is queued again.
     queued_recovery_seconds: int = 60
     # A row `sending` this long belongs to a dead job (see the invariant above).

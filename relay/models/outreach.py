@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, Timestamps, utcnow
 
@@ -42,6 +42,9 @@ class PlannedOutreach(Timestamps, Base):
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    # Set together with a new message, so that a batch can store both in one flush.
+    message: Mapped["Message | None"] = relationship()  # noqa: F821
 
 
 class ReviewRating(Base):

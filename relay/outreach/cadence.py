@@ -121,7 +121,8 @@ class Cadence(_Strict):
 def load_cadence(path: str | Path | None = None) -> Cadence:
     """The cadence from `path`, else $RELAY_CADENCE_FILE, else the packaged cadence.yaml (cached)."""
     chosen = path or os.environ.get(CADENCE_FILE_ENV) or DEFAULT_CADENCE_FILE
-    return _load(str(Path(chosen).resolve()))
+    # abspath, not Path.resolve: this runs for every message sent, and resolve asks the filesystem each time.
+    return _load(os.path.abspath(chosen))
 
 
 @lru_cache(maxsize=8)

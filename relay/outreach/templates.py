@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from relay.clinics import get_clinic
 from relay.gsm import GSM7, segments
 from relay.models import Appointment, PlannedOutreach, Referral
 from relay.outreach import OutreachNoLongerApplies, planner
@@ -218,8 +217,13 @@ def render(session: Session, outreach: PlannedOutreach, now: datetime) -> str:
     planner.still_applies): the appointment was cancelled or moved, the
     referral changed status.
     """
-    if not planner.still_applies(session, outreach, now):  # looked up here, so the sender's tests can stub it
+    if not planner.still_applies(session, outreach, now):  # looked up here, so tests can stub it
         raise OutreachNoLongerApplies(f"outreach {outreach.id} ({outreach.kind}) no longer applies")
+    return compose(session, outreach)
+
+
+def compose(session: Session, outreach: PlannedOutreach) -> str:
+    """The body, for a row the caller has just found still applies (the sender checks that first)."""
     language = outreach.language if outreach.language in LANGUAGES else "en"
     appointment = session.get(Appointment, outreach.appointment_id) if outreach.appointment_id else None
     referral = appointment.referral if appointment is not None else session.get(Referral, outreach.referral_id)
@@ -234,7 +238,7 @@ def message_values(
     session: Session, *, referral: Referral, appointment: Appointment | None, language: str
 ) -> dict[str, str]:
     """Everything a template may name; deliberately nothing clinical."""
-    clinic = get_clinic(session)
+    clinic = planner.session_clinic(session)
     specialist = referral.specialist
     if appointment is None:
         appointment = referral.current_appointment
@@ -267,6 +271,8 @@ def fit(wordings: tuple[str, ...], values: dict[str, str]) -> str:
 
 def gsm_safe(text: str) -> str:
     """The text in GSM-7: accents GSM-7 lacks dropped (á -> a), typographic quotes and dashes made plain."""
+    if GSM7.issuperset(text):
+        return text  # nearly always, and checked far faster than char by char
     out = []
     for char in text:
         if char in GSM7:

@@ -136,3 +136,17 @@ def test_without_credentials_messages_go_to_the_dev_outbox(db_session, conversat
     assert (entry["from"], entry["to"], entry["body"], entry["author"]) == (CLINIC_NUMBER, JAMES, BODY, "staff")
     assert entry["status_callback"].endswith("/webhooks/twilio/status")
     assert BODY not in caplog.text and JAMES not in caplog.text
+
+
+def test_proxy_and_ca_bundle_from_the_environment_are_read_when_the_client_is_built(monkeypatch):
+    # Read once (requests would read them on every request), with the same answer for the client's one host.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.clinic.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/clinic/ca.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    http = sms_sender.twilio_client(get_settings()).http_client
+    assert http.proxy["https"] == "http://proxy.clinic.example:3128"
+    assert http.session.verify == "/etc/clinic/ca.pem" and http.session.trust_env is False
+
+    monkeypatch.setenv("NO_PROXY", "api.twilio.com")
+    assert sms_sender.twilio_client(get_settings()).http_client.proxy == {}

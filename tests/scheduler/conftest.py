@@ -72,7 +72,7 @@ def stub_plan(monkeypatch):
 
     monkeypatch.setattr(relay.outreach.planner, "still_applies", lambda session, outreach, now: True)
     monkeypatch.setattr(
-        relay.outreach.templates, "render", lambda session, outreach, now: f"Riverside Family Health: test reminder {outreach.id}."
+        relay.outreach.templates, "compose", lambda session, outreach: f"Riverside Family Health: test reminder {outreach.id}."
     )
 
 

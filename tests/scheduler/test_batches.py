@@ -68,14 +68,14 @@ def test_a_row_that_breaks_does_not_stop_its_batch(daytime, outreach_env, monkey
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    render = relay.outreach.templates.render
+    compose = relay.outreach.templates.compose
 
-    def render_but_the_second(session, outreach, at):  # noqa: ANN001, ANN202
+    def compose_but_the_second(session, outreach):  # noqa: ANN001, ANN202
         if outreach.id == ids[1]:
             raise ZeroDivisionError
-        return render(session, outreach, at)
+        return compose(session, outreach)
 
-    monkeypatch.setattr(relay.outreach.templates, "render", render_but_the_second)
+    monkeypatch.setattr(relay.outreach.templates, "compose", compose_but_the_second)
     with pytest.raises(jobs.BatchErrors) as raised:
         jobs.send_outreach_batch(ids, now=now)
     assert isinstance(raised.value.__cause__, ZeroDivisionError)
@@ -86,33 +86,87 @@ def test_a_row_that_breaks_does_not_stop_its_batch(daytime, outreach_env, monkey
     assert len(outreach_env.created_requests()) == 2
 
 
+def test_a_batch_is_stored_before_its_first_send_and_recorded_together(daytime, outreach_env, monkeypatch):
+    _, now = daytime
+    ids = _due_rows(now, 3)
+    sweep(now)
+    seen_at_send = []
+    send = jobs.SmsGateway.send
+
+    def send_and_look(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen_at_send.append([(row(i).state, message_of(i) and message_of(i).delivery_status) for i in ids])
+        return send(gateway, **kwargs)
+
+    record = jobs._record_sent
+    recorded_groups = []
+
+    def record_and_count(session, sends):  # noqa: ANN001, ANN202
+        recorded_groups.append([sent.outreach_id for sent in sends])
+        return record(session, sends)
+
+    monkeypatch.setattr(jobs.SmsGateway, "send", send_and_look)
+    monkeypatch.setattr(jobs, "_record_sent", record_and_count)
+    assert jobs.send_outreach_batch(ids, now=now) == dict.fromkeys(ids, "sent")
+    # Every message of the batch was committed, pending, before the first request to Twilio.
+    assert seen_at_send[0] == [("sending", "pending")] * 3
+    assert recorded_groups == [ids]  # sent back to back: one transaction records the three
+    assert [(row(i).state, message_of(i).twilio_sid) for i in ids] == [("sent", row(i).twilio_sid) for i in ids]
+
+
 def test_a_batch_killed_halfway_leaves_nothing_to_send_twice(daytime, redis_client, outreach_env, monkeypatch):
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    record = jobs._record_sent
-    recorded = []
+    send = jobs.SmsGateway.send
+    sends = []
 
-    def killed_at_the_second(session, outreach_id, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        if recorded:
+    def killed_at_the_second(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if sends:
             raise WorkerKilled
-        recorded.append(outreach_id)
-        return record(session, outreach_id, *args, **kwargs)
+        sends.append(kwargs["to"])
+        return send(gateway, **kwargs)
 
     with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
-        patched.setattr(jobs, "_record_sent", killed_at_the_second)
+        patched.setattr(jobs.SmsGateway, "send", killed_at_the_second)
         jobs.send_outreach_batch(ids, now=now)
-    # The first went and was recorded; the second went and was not; the third never started.
-    assert [row(i).state for i in ids] == ["sent", "sending", "sending"]
-    assert message_of(ids[1]).delivery_status == "pending" and message_of(ids[2]) is None
-    assert len(outreach_env.created_requests()) == 2
+    # The first went, and its record died with the worker; the other two never reached Twilio.
+    assert [row(i).state for i in ids] == ["sending"] * 3
+    assert {message_of(i).delivery_status for i in ids} == {"pending"}
+    assert len(outreach_env.created_requests()) == 1
 
     later = now + timedelta(seconds=get_scheduler_settings().sending_grace_seconds + 1)
     result = sweep(later)
-    assert (result.confirmed, result.replanned) == ([ids[1]], [ids[2]])  # found at Twilio; never sent
+    assert (result.confirmed, sorted(result.replanned)) == ([ids[0]], ids[1:])  # found at Twilio; never sent
     work(redis_client)
     assert [row(i).state for i in ids] == ["sent", "sent", "sent"]
     assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(phone_of(n) for n in CONSENTING[:3])
+
+
+def test_rows_of_one_patient_in_a_batch_keep_the_daily_cap(daytime, outreach_env):
+    _, now = daytime
+    ids = [add_row("James Carter", due_at=now - timedelta(minutes=m)) for m in (1, 2, 3, 4)]
+    sweep(now)
+    results = jobs.send_outreach_batch(ids, now=now)
+    assert [results[i] for i in sorted(ids)] == ["sent", "sent", "sent", "deferred:daily_cap"]
+    assert len(outreach_env.created_requests()) == 3
+
+
+def test_a_batch_with_the_rate_limit_on_checks_each_row_just_before_its_send(daytime, outreach_env, monkeypatch):
+    monkeypatch.setenv("OUTREACH_RATE_LIMIT_PER_SECOND", "1")
+    get_scheduler_settings.cache_clear()
+    _, now = daytime
+    ids = _due_rows(now, 2)
+    sweep(now)
+    seen_at_send = []
+    send = jobs.SmsGateway.send
+
+    def send_and_look(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen_at_send.append(message_of(ids[1]))
+        return send(gateway, **kwargs)
+
+    monkeypatch.setattr(jobs.SmsGateway, "send", send_and_look)
+    assert jobs.send_outreach_batch(ids, now=now) == dict.fromkeys(ids, "sent")
+    assert seen_at_send[0] is None  # the second row was not yet checked nor stored when the first went
 
 
 def test_rows_of_a_lost_batch_are_queued_again_and_rows_of_a_live_one_are_not(daytime, redis_client, outreach_env,

@@ -260,7 +260,7 @@ def test_a_job_that_breaks_before_sending_counts_an_attempt(daytime, outreach_en
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)
-    monkeypatch.setattr(relay.outreach.templates, "render", lambda *args: 1 / 0)
+    monkeypatch.setattr(relay.outreach.templates, "compose", lambda *args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         jobs.send_outreach(outreach_id, now=now)
     broken = row(outreach_id)

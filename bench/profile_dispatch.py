@@ -1,0 +1,96 @@
+"""Where a send's time goes: send jobs run in this process under cProfile, grouped by layer.
+
+The same environment as the outreach bench (bench.outreach.bench_environment:
+a scratch database, real Redis, the fake Twilio in its own process), a few
+thousand planned confirmations made due and queued as the sweep would queue
+them, then `send_outreach_batch` called here, in batches of the sweep's size,
+so cProfile sees every step. Prints milliseconds per send by layer and the
+functions with the most own time.
+
+    python -m bench.profile_dispatch [sends]     (BENCH_PROFILE_TOP=30 for more rows)
+"""
+
+import cProfile
+import os
+import pstats
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, update
+from tqdm import tqdm
+
+GROUPS = (
+    ("twilio client + HTTP (requests, urllib3, socket)", ("twilio/", "requests/", "urllib3/", "socket.py", "http/client")),
+    ("redis (rate limiter)", ("redis/",)),
+    ("database (SQLAlchemy + driver)", ("sqlalchemy/", "sqlite3", "psycopg")),
+    ("relay code", ("/relay/", "/scheduler/")),
+)
+
+
+def layers(stats: pstats.Stats, sends: int) -> dict[str, float]:
+    totals = {name: 0.0 for name, _ in GROUPS} | {"other": 0.0}
+    for (filename, _line, _func), (_cc, _nc, tottime, _cumtime, _callers) in stats.stats.items():
+        for name, markers in GROUPS:
+            if any(marker in filename for marker in markers):
+                totals[name] += tottime
+                break
+        else:
+            totals["other"] += tottime
+    per_send = {name: round(seconds * 1000 / sends, 3) for name, seconds in totals.items()}
+    per_send["total"] = round(sum(totals.values()) * 1000 / sends, 3)
+    return per_send
+
+
+def main(sends: int = 1000) -> int:
+    from bench.outreach import bench_environment, choose_dispatch_rows, create_appointments
+
+    with bench_environment() as bench:
+        os.environ.update(bench.env)
+        from relay.db import dispose_engines, session_scope
+        from relay.models import PlannedOutreach
+        from relay.outreach.planner import replan_all
+        from relay.redis_conn import get_redis
+        from relay.settings import get_settings
+        from scheduler.jobs import send_outreach_batch
+        from scheduler.settings import get_scheduler_settings
+        from scheduler.sweep import MAX_ROWS_PER_JOB
+
+        get_settings.cache_clear(), get_scheduler_settings.cache_clear(), get_redis.cache_clear()
+        dispose_engines()
+        url = bench.database_url
+        plan_now = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+        create_appointments(url, int(sends * 1.3) + 50, plan_now=plan_now, progress=tqdm(disable=True))
+        with session_scope(url) as session:
+            session.execute(delete(PlannedOutreach))
+            replan_all(session, now=plan_now)
+        rows = choose_dispatch_rows(url, sends)
+        ids = [row.outreach_id for row in rows]
+        now = datetime.now(UTC)
+        with session_scope(url) as session:
+            session.execute(
+                update(PlannedOutreach).where(PlannedOutreach.id.in_(ids)).values(state="queued", due_at=now, updated_at=now)
+            )
+        send_outreach_batch(ids[:MAX_ROWS_PER_JOB])  # warm: imports, connections, caches
+        ids = ids[MAX_ROWS_PER_JOB:]
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        results: dict[str, int] = {}
+        for start in range(0, len(ids), MAX_ROWS_PER_JOB):
+            profiler.enable()
+            outcome = send_outreach_batch(ids[start : start + MAX_ROWS_PER_JOB])
+            profiler.disable()
+            for result in outcome.values():
+                results[result] = results.get(result, 0) + 1
+        wall = time.perf_counter() - started
+        stats = pstats.Stats(profiler)
+        print(f"database: {bench.database}; {len(ids)} sends in batches of {MAX_ROWS_PER_JOB}: {results}")
+        print(f"wall {wall:.2f} s, {len(ids) / wall:.1f} sends/s in one process (profiled)")
+        for name, ms in layers(stats, len(ids)).items():
+            print(f"  {name:52s} {ms:7.3f} ms/send")
+        stats.sort_stats("tottime").print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(*(int(arg) for arg in sys.argv[1:])))
