@@ -138,7 +138,7 @@ def _execute(outreach_ids: list[int], *, now: datetime | None) -> tuple[dict[int
         else:
             for outreach_id, item in prepared.items():
                 results[outreach_id] = _send(outreach_id, item, now or utcnow(), recorder) if isinstance(item, ReadyToSend) else item
-    except BaseTimeoutException:
+    except Exception:  # RQ's job timeout included; a killed worker runs nothing more, and the sweep looks its sends up
         results.update(recorder.flush())  # what did go out is recorded, not left to the sweep's lookups
         raise
     results.update(recorder.flush())

@@ -142,6 +142,30 @@ def test_a_batch_killed_halfway_leaves_nothing_to_send_twice(daytime, redis_clie
     assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(phone_of(n) for n in CONSENTING[:3])
 
 
+def test_sends_already_made_are_recorded_when_a_later_one_raises(daytime, outreach_env, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    _, now = daytime
+    ids = _due_rows(now, 3)
+    sweep(now)
+    acquire = jobs.SenderRateLimiter.acquire
+    slots = []
+
+    def redis_gone_at_the_second(limiter, sender, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        slots.append(sender)
+        if len(slots) == 2:
+            raise RedisConnectionError("Redis went away")
+        return acquire(limiter, sender, **kwargs)
+
+    monkeypatch.setattr(jobs.SenderRateLimiter, "acquire", redis_gone_at_the_second)
+    with pytest.raises(RedisConnectionError):
+        jobs.send_outreach_batch(ids, now=now)
+    # The first went out and is recorded although its group had not closed; the others wait for the sweep.
+    assert [row(i).state for i in ids] == ["sent", "sending", "sending"]
+    assert message_of(ids[0]).twilio_sid == row(ids[0]).twilio_sid is not None
+    assert len(outreach_env.created_requests()) == 1
+
+
 def test_rows_of_one_patient_in_a_batch_keep_the_daily_cap(daytime, outreach_env):
     _, now = daytime
     ids = [add_row("James Carter", due_at=now - timedelta(minutes=m)) for m in (1, 2, 3, 4)]
