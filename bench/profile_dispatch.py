@@ -15,6 +15,8 @@ import os
 import pstats
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
@@ -42,30 +44,24 @@ def layers(stats: pstats.Stats, sends: int) -> dict[str, float]:
     return per_send
 
 
-def main(sends: int = 1000) -> int:
+def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
+    """Send `sends` rows in this process under cProfile; the figures, and the profile."""
     from bench.outreach import bench_environment, choose_dispatch_rows, create_appointments
 
-    with bench_environment() as bench:
-        os.environ.update(bench.env)
+    with bench_environment() as bench, _environment(bench.env):
         from relay.db import dispose_engines, session_scope
         from relay.models import PlannedOutreach
         from relay.outreach.planner import replan_all
-        from relay.redis_conn import get_redis
-        from relay.settings import get_settings
         from scheduler.jobs import send_outreach_batch
-        from scheduler.settings import get_scheduler_settings
         from scheduler.sweep import MAX_ROWS_PER_JOB
 
-        get_settings.cache_clear(), get_scheduler_settings.cache_clear(), get_redis.cache_clear()
-        dispose_engines()
         url = bench.database_url
         plan_now = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
         create_appointments(url, int(sends * 1.3) + 50, plan_now=plan_now, progress=tqdm(disable=True))
         with session_scope(url) as session:
             session.execute(delete(PlannedOutreach))
             replan_all(session, now=plan_now)
-        rows = choose_dispatch_rows(url, sends)
-        ids = [row.outreach_id for row in rows]
+        ids = [row.outreach_id for row in choose_dispatch_rows(url, sends + MAX_ROWS_PER_JOB)]
         now = datetime.now(UTC)
         with session_scope(url) as session:
             session.execute(
@@ -74,8 +70,8 @@ def main(sends: int = 1000) -> int:
         send_outreach_batch(ids[:MAX_ROWS_PER_JOB])  # warm: imports, connections, caches
         ids = ids[MAX_ROWS_PER_JOB:]
         profiler = cProfile.Profile()
-        started = time.perf_counter()
         results: dict[str, int] = {}
+        started = time.perf_counter()
         for start in range(0, len(ids), MAX_ROWS_PER_JOB):
             profiler.enable()
             outcome = send_outreach_batch(ids[start : start + MAX_ROWS_PER_JOB])
@@ -83,12 +79,43 @@ def main(sends: int = 1000) -> int:
             for result in outcome.values():
                 results[result] = results.get(result, 0) + 1
         wall = time.perf_counter() - started
-        stats = pstats.Stats(profiler)
-        print(f"database: {bench.database}; {len(ids)} sends in batches of {MAX_ROWS_PER_JOB}: {results}")
-        print(f"wall {wall:.2f} s, {len(ids) / wall:.1f} sends/s in one process (profiled)")
-        for name, ms in layers(stats, len(ids)).items():
-            print(f"  {name:52s} {ms:7.3f} ms/send")
-        stats.sort_stats("tottime").print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
+        dispose_engines()
+    stats = pstats.Stats(profiler)
+    figures = {"database": bench.database, "sends": len(ids), "rows_per_job": MAX_ROWS_PER_JOB, "results": results,
+               "sends_per_s_profiled": round(len(ids) / wall, 1), "ms_per_send": layers(stats, len(ids))}  # fmt: skip
+    return figures, stats
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """This process configured like the bench's workers (settings, engines and Redis read afresh), and back after."""
+    from relay.db import dispose_engines
+    from relay.redis_conn import get_redis
+    from relay.settings import get_settings
+    from scheduler.settings import get_scheduler_settings
+
+    def forget() -> None:
+        get_settings.cache_clear(), get_scheduler_settings.cache_clear(), get_redis.cache_clear()
+        dispose_engines()
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    forget()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        forget()
+
+
+def main(sends: int = 1000) -> int:
+    figures, stats = profile_dispatch(sends)
+    print(f"database: {figures['database']}; {figures['sends']} sends in batches of {figures['rows_per_job']}: "
+          f"{figures['results']}; {figures['sends_per_s_profiled']} sends/s in one process (profiled)")  # fmt: skip
+    for name, ms in figures["ms_per_send"].items():
+        print(f"  {name:52s} {ms:7.3f} ms/send")
+    stats.sort_stats("tottime").print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
     return 0
 
 

@@ -137,7 +137,9 @@ def _execute(outreach_ids: list[int], *, now: datetime | None) -> tuple[dict[int
             _one_at_a_time(claimed, now, recorder, results, errors)
         else:
             for outreach_id, item in prepared.items():
-                results[outreach_id] = _send(outreach_id, item, now or utcnow(), recorder) if isinstance(item, ReadyToSend) else item
+                if isinstance(item, ReadyToSend):
+                    item = _send(outreach_id, item, now or utcnow(), recorder)
+                results[outreach_id] = item
     except Exception:  # RQ's job timeout included; a killed worker runs nothing more, and the sweep looks its sends up
         results.update(recorder.flush())  # what did go out is recorded, not left to the sweep's lookups
         raise
@@ -172,7 +174,8 @@ def _prepare_together(claimed: list[int], now: datetime | None) -> dict[int, Rea
     except BaseTimeoutException:
         raise
     except Exception as exc:  # noqa: BLE001 - the rows are tried again one at a time, which finds the broken one
-        log.warning("a batch of %s rows could not be prepared together (%s); one at a time", len(claimed), type(exc).__name__)
+        log.warning("a batch of %s rows could not be prepared together (%s); one at a time",
+                    len(claimed), type(exc).__name__)  # fmt: skip
         return None
     return {outreach_id: decided[outreach_id] for outreach_id in claimed}
 
@@ -202,7 +205,9 @@ def _one_at_a_time(claimed: list[int], now: datetime | None, recorder: "_SentRec
                 results[outreach_id] = "error"
                 errors.append(exc)
                 continue
-            results[outreach_id] = _send(outreach_id, prepared, at, recorder) if isinstance(prepared, ReadyToSend) else prepared
+            if isinstance(prepared, ReadyToSend):
+                prepared = _send(outreach_id, prepared, at, recorder)
+            results[outreach_id] = prepared
 
 
 def _count_broken_attempt(outreach_id: int, now: datetime) -> None:
@@ -235,7 +240,9 @@ def _claim(session: Session, outreach_ids: list[int], *, now: datetime) -> list[
 # -- before sending -----------------------------------------------------------
 
 
-def _prepare(session: Session, outreach: PlannedOutreach, now: datetime, facts: RowFacts | BatchFacts) -> ReadyToSend | str:
+def _prepare(
+    session: Session, outreach: PlannedOutreach, now: datetime, facts: RowFacts | BatchFacts
+) -> ReadyToSend | str:
     from relay.outreach.planner import session_clinic, still_applies
     from relay.outreach.templates import compose
 
@@ -432,7 +439,6 @@ def _went_out_after_all(prepared: ReadyToSend, now: datetime):  # noqa: ANN202
         return _UNKNOWN
 
 
-
 def _owned(session: Session, outreach_id: int) -> PlannedOutreach | None:
     outreach = session.get(PlannedOutreach, outreach_id)
     if outreach is None or outreach.state != "sending":
@@ -456,12 +462,14 @@ def _record_sent(session: Session, sends: list[_Sent]) -> dict[int, str]:
     recorded = session.execute(
         update(rows)
         .where(rows.c.id == bindparam("outreach"), rows.c.state == "sending")
-        .values(state="sent", twilio_sid=bindparam("sid"), sent_at=at, error_code=None, next_attempt_at=None, updated_at=at),
+        .values(state="sent", twilio_sid=bindparam("sid"), sent_at=at, error_code=None, next_attempt_at=None,
+                updated_at=at),  # fmt: skip
         [{"outreach": sent.outreach_id, "sid": sent.sid, "at": sent.at} for sent in sends],
     ).rowcount
     unrecorded: set[int] = set()
     if recorded != len(sends):  # some row is no longer ours: find which
-        holding = dict(session.execute(select(rows.c.id, rows.c.twilio_sid).where(rows.c.id.in_([s.outreach_id for s in sends]))).all())
+        ids = [sent.outreach_id for sent in sends]
+        holding = dict(session.execute(select(rows.c.id, rows.c.twilio_sid).where(rows.c.id.in_(ids))).all())
         unrecorded = {sent.outreach_id for sent in sends if holding.get(sent.outreach_id) != sent.sid}
     results = {}
     for sent in sends:

@@ -9,7 +9,7 @@ import pytest
 
 from relay.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.rasa
+pytestmark = [pytest.mark.rasa, pytest.mark.bench]
 
 
 def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):

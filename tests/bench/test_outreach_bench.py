@@ -1,8 +1,8 @@
 """The outreach benchmark runs end to end with tiny numbers (no figure is asserted: timing is for `make bench`).
 
-Marked like the SMS benchmark's smoke test (tests/bench/test_bench_smoke.py),
-so the quick passes (`-m "not rasa"`) leave the benchmarks out; this one needs
-no Rasa, only its own Redis, workers and fake Twilio, which it starts.
+Marked `bench`, like every harness smoke test, so the quick SQLite pass
+(`-m "not rasa and not bench"`) leaves it out; it needs no Rasa, only its own
+Redis, workers and fake Twilio, which it starts.
 """
 
 import json
@@ -10,7 +10,7 @@ import pytest
 
 from bench.outreach import outreach_benchmarks, outreach_markdown
 
-pytestmark = pytest.mark.rasa
+pytestmark = pytest.mark.bench
 
 APPOINTMENTS, SENDS = 300, 50
 
