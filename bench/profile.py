@@ -42,14 +42,7 @@ def profile_turns(*, base_url: str, auth_token: str, phone: str, turns: int = 35
         _twiml(result.replies)
         profiler.disable()
     stats = pstats.Stats(profiler)
-    totals = {name: 0.0 for name, _ in GROUPS} | {"other": 0.0}
-    for (filename, _line, _func), (_cc, _nc, tottime, _cumtime, _callers) in stats.stats.items():
-        for name, markers in GROUPS:
-            if any(marker in filename for marker in markers):
-                totals[name] += tottime
-                break
-        else:
-            totals["other"] += tottime
+    totals = own_time_by_group(stats, GROUPS)
     # Waiting for Rasa shows up as socket reads under 'other'; measure it as the
     # cumulative time of our one call into Rasa, and take it out of 'other'.
     rasa_wait = sum(
@@ -62,3 +55,17 @@ def profile_turns(*, base_url: str, auth_token: str, phone: str, turns: int = 35
     per_turn = {name: round(seconds * 1000 / turns, 2) for name, seconds in totals.items()}
     per_turn["ours (all but waiting for Rasa)"] = round((sum(totals.values()) - rasa_wait) * 1000 / turns, 2)
     return per_turn
+
+
+def own_time_by_group(stats: pstats.Stats, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, float]:
+    """Seconds of own time (tottime) per group: each function counts for the first group one of
+    whose markers is in its file name, else for "other"."""
+    totals = {name: 0.0 for name, _ in groups} | {"other": 0.0}
+    for (filename, _line, _func), (_cc, _nc, tottime, _cumtime, _callers) in stats.stats.items():
+        for name, markers in groups:
+            if any(marker in filename for marker in markers):
+                totals[name] += tottime
+                break
+        else:
+            totals["other"] += tottime
+    return totals

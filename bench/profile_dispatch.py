@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 from tqdm import tqdm
 
+from bench.profile import own_time_by_group
+
 GROUPS = (
     ("twilio client + HTTP (requests, urllib3, socket)", ("twilio/", "requests/", "urllib3/", "socket.py", "http/client")),
     ("redis (rate limiter)", ("redis/",)),
@@ -31,14 +33,8 @@ GROUPS = (
 
 
 def layers(stats: pstats.Stats, sends: int) -> dict[str, float]:
-    totals = {name: 0.0 for name, _ in GROUPS} | {"other": 0.0}
-    for (filename, _line, _func), (_cc, _nc, tottime, _cumtime, _callers) in stats.stats.items():
-        for name, markers in GROUPS:
-            if any(marker in filename for marker in markers):
-                totals[name] += tottime
-                break
-        else:
-            totals["other"] += tottime
+    """Milliseconds per send of each layer's own time, and their total."""
+    totals = own_time_by_group(stats, GROUPS)
     per_send = {name: round(seconds * 1000 / sends, 3) for name, seconds in totals.items()}
     per_send["total"] = round(sum(totals.values()) * 1000 / sends, 3)
     return per_send

@@ -36,6 +36,18 @@ def _jobs_waiting() -> list[tuple[str, tuple]]:
     return [(job.func_name, job.args) for job in get_queue().get_jobs()]
 
 
+def _look_before_each_send(monkeypatch, look) -> list:  # noqa: ANN001
+    """What `look()` saw right before each request to Twilio, in order."""
+    seen, send = [], jobs.SmsGateway.send
+
+    def send_after_looking(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.append(look())
+        return send(gateway, **kwargs)
+
+    monkeypatch.setattr(jobs.SmsGateway, "send", send_after_looking)
+    return seen
+
+
 def test_many_due_rows_go_in_batch_jobs_and_each_is_sent_once(daytime, redis_client, outreach_env, small_batches):
     _, now = daytime
     ids = _due_rows(now)
@@ -90,13 +102,9 @@ def test_a_batch_is_stored_before_its_first_send_and_recorded_together(daytime, 
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    seen_at_send = []
-    send = jobs.SmsGateway.send
-
-    def send_and_look(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        seen_at_send.append([(row(i).state, message_of(i) and message_of(i).delivery_status) for i in ids])
-        return send(gateway, **kwargs)
-
+    seen_at_send = _look_before_each_send(
+        monkeypatch, lambda: [(row(i).state, message_of(i) and message_of(i).delivery_status) for i in ids]
+    )
     record = jobs._record_sent
     recorded_groups = []
 
@@ -104,7 +112,6 @@ def test_a_batch_is_stored_before_its_first_send_and_recorded_together(daytime, 
         recorded_groups.append([sent.outreach_id for sent in sends])
         return record(session, sends)
 
-    monkeypatch.setattr(jobs.SmsGateway, "send", send_and_look)
     monkeypatch.setattr(jobs, "_record_sent", record_and_count)
     assert jobs.send_outreach_batch(ids, now=now) == dict.fromkeys(ids, "sent")
     # Every message of the batch was committed, pending, before the first request to Twilio.
@@ -181,14 +188,7 @@ def test_a_batch_with_the_rate_limit_on_checks_each_row_just_before_its_send(day
     _, now = daytime
     ids = _due_rows(now, 2)
     sweep(now)
-    seen_at_send = []
-    send = jobs.SmsGateway.send
-
-    def send_and_look(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        seen_at_send.append(message_of(ids[1]))
-        return send(gateway, **kwargs)
-
-    monkeypatch.setattr(jobs.SmsGateway, "send", send_and_look)
+    seen_at_send = _look_before_each_send(monkeypatch, lambda: message_of(ids[1]))
     assert jobs.send_outreach_batch(ids, now=now) == dict.fromkeys(ids, "sent")
     assert seen_at_send[0] is None  # the second row was not yet checked nor stored when the first went
 
