@@ -1,11 +1,15 @@
 """Keeping up with many due rows: back-pressure, batch jobs, follow-up sweeps, and exactly-once through all of them."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
+from relay import consent, conversations
+from relay.db import session_scope
+from relay.models import Conversation
 from scheduler import jobs, sweep as sweeping
 from scheduler.queues import SWEEP_QUEUE, get_queue
 from scheduler.settings import get_scheduler_settings
@@ -171,6 +175,23 @@ def test_sends_already_made_are_recorded_when_a_later_one_raises(daytime, outrea
     assert [row(i).state for i in ids] == ["sent", "sending", "sending"]
     assert message_of(ids[0]).twilio_sid == row(ids[0]).twilio_sid is not None
     assert len(outreach_env.created_requests()) == 1
+
+
+def test_a_batch_reads_consent_from_the_ledger_and_reuses_open_conversations(daytime, outreach_env, caplog):
+    _, now = daytime
+    ids = _due_rows(now, 3)
+    sweep(now)
+    with session_scope() as session:
+        consent.record_consent(session, phone=phone_of(CONSENTING[1]), consented=False, source="sms:STOP", now=now)
+        talking = conversations.find_or_open(session, phone=phone_of(CONSENTING[2]), now=now).id
+    with caplog.at_level(logging.WARNING, logger="relay.scheduler.jobs"):
+        assert jobs.send_outreach_batch(ids, now=now) == {ids[0]: "sent", ids[1]: "skipped:opted_out", ids[2]: "sent"}
+    assert not caplog.records  # prepared together, not row by row after a failed try
+    assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(phone_of(n) for n in CONSENTING[::2][:2])
+    assert message_of(ids[1]) is None and message_of(ids[2]).conversation_id == talking
+    with session_scope() as session:
+        opened = session.get(Conversation, message_of(ids[0]).conversation_id)
+        assert (opened.phone, opened.patient_id) == (phone_of(CONSENTING[0]), row(ids[0]).patient_id)
 
 
 def test_rows_of_one_patient_in_a_batch_keep_the_daily_cap(daytime, outreach_env):
