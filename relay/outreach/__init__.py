@@ -7,7 +7,7 @@ idempotency key: missing rows are added, pending rows (planned, queued) that
 are no longer wanted are cancelled, and history (sending, sent, delivered,
 failed) is never touched or repeated. The execution side (scheduler/) sends
 due rows, re-checking `planner.still_applies`, consent, quiet hours and
-`valid_until` at send time, and renders them with `templates.render`.
+`valid_until` at send time, and words them with `templates.compose`.
 
 Kinds: status_update, confirmation, reminder, scheduling_invite,
 scheduling_nudge, no_show_followup, rebook_offer, review_request (SMS), and
