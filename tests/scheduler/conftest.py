@@ -77,8 +77,12 @@ def stub_plan(monkeypatch):
 
 
 @pytest.fixture
-def daytime():
-    """Put every demo patient in a zone where it is now about noon; returns (zone, now)."""
+def daytime(fresh_demo):
+    """Put every demo patient in a zone where it is now about noon; returns (zone, now).
+
+    After fresh_demo, whatever order a test names them in: a reseed after this
+    would put the patients back in the clinic's zone, where it may be night.
+    """
     now = datetime.now(UTC)
     zone = daytime_zone(now)
     with session_scope() as session:
