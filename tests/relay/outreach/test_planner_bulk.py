@@ -41,16 +41,30 @@ def every_row(session) -> list[tuple]:
     return [tuple(getattr(row, column) for column in DECIDED) for row in rows]
 
 
+def as_stored(session) -> list[tuple]:
+    """The decided columns as the database driver hands them over: on SQLite, the stored text itself.
+
+    The bulk path writes SQLite's values itself (planner._sqlite_values); the
+    ORM reads back "2026-01-01 10:00:00" and "2026-01-01 10:00:00.000000"
+    alike, so only this shows a difference in how they were stored.
+    """
+    columns = ", ".join(DECIDED)
+    return session.connection().exec_driver_sql(
+        f"SELECT {columns} FROM planned_outreach ORDER BY idempotency_key"  # noqa: S608 - our column names
+    ).all()
+
+
 def assert_same_plan(session, *, now, chunk_size: int = 5000) -> list[tuple]:
     """Plan one subject at a time (then roll that back), then in bulk; the rows must be equal."""
     savepoint = session.begin_nested()
     one_by_one(session, now=now)
-    expected = every_row(session)
+    expected, expected_as_stored = every_row(session), as_stored(session)
     savepoint.rollback()
     session.expire_all()
 
     replan_all(session, now=now, chunk_size=chunk_size)
     assert every_row(session) == expected
+    assert as_stored(session) == expected_as_stored
     return expected
 
 
