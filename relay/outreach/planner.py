@@ -629,7 +629,7 @@ def _sqlite_values(table, columns: tuple[str, ...], dialect) -> Callable[[dict],
     values = itemgetter(*columns)
     converted = []
     for index, name in enumerate(columns):
-        processor = table.c[name].type._cached_bind_processor(dialect)
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             converted.append((index, _Memo(processor)))
     if not converted:
