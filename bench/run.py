@@ -2,15 +2,18 @@
 
 Latency: our signed SMS and voice webhook turns against bare Rasa round trips
 of the same words on the same model, action server and database, at 1 and at
-BENCH_CONCURRENCY conversations. The two sides take turns cycle by cycle
-(bench.sms.drive_interleaved) on conversations of their own with the same
-history, so drift in Rasa's own speed during the run lands on both.
+BENCH_CONCURRENCY conversations, on conversations of their own with the same
+history. At one conversation the two sides send each message back to back
+(bench.sms.drive_paired), for BENCH_C1_CYCLES cycles; at BENCH_CONCURRENCY
+they take turns cycle by cycle (bench.sms.drive_interleaved). Either way,
+drift in Rasa's own speed during the run lands on both.
 Throughput: each side for BENCH_SECONDS at BENCH_CONCURRENCY, one after the other.
 Outreach (bench.outreach): planning and dispatch, with their own baselines;
 BENCH_OUTREACH_APPOINTMENTS and BENCH_OUTREACH_SENDS size it.
 
 Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
-(script cycles per conversation for latency, default 4), BENCH_CONCURRENCY
+(script cycles per conversation for latency, default 4), BENCH_C1_CYCLES
+(the same at one conversation, default 4x BENCH_CYCLES), BENCH_CONCURRENCY
 (default 16), BENCH_OUT (where results go; default bench/). DATABASE_URL / REDIS_URL as for the app (default: a temporary
 SQLite file and an embedded Redis).
 """
@@ -23,10 +26,14 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from bench.stack import running_stack
+
+if TYPE_CHECKING:
+    from bench.sms import Run
 
 RESULTS_DIR = Path(os.environ.get("BENCH_OUT") or Path(__file__).resolve().parent)
 
@@ -47,14 +54,32 @@ def ratio(ours: float, base: float) -> float | None:
     return round(ours / base, 3) if base else None
 
 
-def added(ours: dict, base: dict) -> dict:
-    """What our layers add to a bare Rasa turn, in milliseconds and as ratios."""
-    return {
+def added(ours: dict, base: dict, paired: "Run | None" = None) -> dict:
+    """What our layers add to a bare Rasa turn, in milliseconds and as ratios.
+
+    With `paired` (the per-turn differences at one conversation), also their
+    median and 95th percentile: what a turn costs more, pair by pair.
+    """
+    figures = {
         "p50_ms": round(ours["p50_ms"] - base["p50_ms"], 1),
         "p95_ms": round(ours["p95_ms"] - base["p95_ms"], 1),
         "p95_ratio": ratio(ours["p95_ms"], base["p95_ms"]),
         "p50_ratio": ratio(ours["p50_ms"], base["p50_ms"]),
     }
+    if paired is not None:
+        figures |= {"paired_p50_ms": round(paired.percentile(50), 1), "paired_p95_ms": round(paired.percentile(95), 1),
+                    "pairs": paired.turns}  # fmt: skip
+    return figures
+
+
+def cycles_at(users: int, cycles: int) -> int:
+    """Script cycles per conversation: `cycles`, but at one conversation BENCH_C1_CYCLES (default 4x `cycles`).
+
+    One conversation gives a sample a sixteenth the size of sixteen; with 56
+    turns, a p95 is the third-slowest turn, and one garbage collection in
+    Rasa moved the ratio by 0.2 between runs.
+    """
+    return int(os.environ.get("BENCH_C1_CYCLES", str(4 * cycles))) if users == 1 else cycles
 
 
 def main() -> int:
@@ -62,7 +87,8 @@ def main() -> int:
     cycles = int(os.environ.get("BENCH_CYCLES", "4"))
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "16"))
     results: dict = {"started": datetime.now(UTC).isoformat(), "machine": machine(),
-                     "settings": {"seconds": seconds, "cycles": cycles, "concurrency": concurrency}}  # fmt: skip
+                     "settings": {"seconds": seconds, "cycles": cycles, "cycles_at_1": cycles_at(1, cycles),
+                                  "concurrency": concurrency}}  # fmt: skip
     with running_stack() as stack:
         os.environ.update(stack.env)
         from relay.db import dispose_engines
@@ -71,7 +97,8 @@ def main() -> int:
         get_settings.cache_clear()
         dispose_engines()
         from bench.sms import (
-            SCRIPT, BareRasa, Webhook, conversation_ids, drive, drive_interleaved, make_bench_patients, release_handoffs,
+            SCRIPT, BareRasa, Webhook, conversation_ids, drive, drive_interleaved, drive_paired, make_bench_patients,
+            release_handoffs,
         )
         from bench.voice import BareVoiceRasa, VoiceWebhook
 
@@ -92,14 +119,21 @@ def main() -> int:
 
         def latency(kind: str, bare: Callable, ours: Callable) -> dict:
             figures = {}
+            turns_per_cycle = len(getattr(ours, "script", SCRIPT))
             for users in (1, concurrency):
-                sides = {"bare_rasa": (bare, bare_phones[:users]), "relay_webhook": (ours, our_phones[:users])}
-                total = 2 * users * cycles * len(getattr(ours, "script", SCRIPT))
-                with tqdm(total=total, desc=f"{kind} latency x{users}", unit="turn") as bar:
-                    runs = drive_interleaved(sides, cycles=cycles, progress=bar.update)
+                paired = None
+                with tqdm(total=2 * users * cycles_at(users, cycles) * turns_per_cycle, desc=f"{kind} latency x{users}",
+                          unit="turn") as bar:  # fmt: skip
+                    if users == 1:
+                        sides = {"bare_rasa": (bare, bare_phones[0]), "relay_webhook": (ours, our_phones[0])}
+                        runs, paired = drive_paired(sides, cycles=cycles_at(1, cycles), progress=bar.update)
+                    else:
+                        sides = {"bare_rasa": (bare, bare_phones[:users]), "relay_webhook": (ours, our_phones[:users])}
+                        runs = drive_interleaved(sides, cycles=cycles, progress=bar.update)
                 figures |= {f"{name}_c{users}": run.summary() for name, run in runs.items()}
                 handoffs[f"{kind}_latency_c{users}"] = release_handoffs(phones)
-                figures[f"added_c{users}"] = added(figures[f"relay_webhook_c{users}"], figures[f"bare_rasa_c{users}"])
+                figures[f"added_c{users}"] = added(figures[f"relay_webhook_c{users}"], figures[f"bare_rasa_c{users}"],
+                                                   paired)  # fmt: skip
             return figures
 
         results["sms_latency"] = latency("sms", bare_sms, sms)
@@ -153,15 +187,19 @@ def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
     lines = [
         f"## {title}",
         "",
-        "| concurrency | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 | added p50 | added p95 | p95 ratio |",
-        "| ---: | --- | --- | ---: | ---: | ---: |",
+        "| concurrency | turns per side | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 | added p50 | added p95 "
+        "| p95 ratio | added per pair p50 / p95 |",
+        "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for users in (1, concurrency):
         b, o, a = figures[f"bare_rasa_c{users}"], figures[f"relay_webhook_c{users}"], figures[f"added_c{users}"]
+        paired = f"{a['paired_p50_ms']} / {a['paired_p95_ms']}" if "pairs" in a else "(not paired)"
         lines.append(
-            f"| {users} | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} | {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} "
-            f"| {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} |"
+            f"| {users} | {o['turns']} | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} "
+            f"| {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} | {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} | {paired} |"
         )
+    lines += ["", "Added p50 and p95: our percentile minus bare Rasa's. Added per pair (one conversation): the same "
+              "message on both sides back to back, our time minus bare Rasa's, pair by pair."]  # fmt: skip
     return lines
 
 

@@ -180,6 +180,47 @@ def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | 
     return Run(latencies, errors, time.monotonic() - started)
 
 
+def drive_paired(sides: dict[str, tuple[Callable[[str, str], bool], str]], *, cycles: int,
+                 progress: Callable[[int], None] | None = None) -> tuple[dict[str, Run], Run]:  # fmt: skip
+    """One conversation per side, the same message on both sides back to back, first one side, then the other.
+
+    At one conversation the two sides can be paired turn by turn: whatever
+    slows the machine or Rasa for a moment (a garbage collection, the worker's
+    sweep, a longer tracker) lands on both halves of a pair. Returns each
+    side's run and a run of the differences (second side minus first, for
+    the pairs where both answered): what the second side adds to a turn.
+    """
+    (first_name, (first, first_phone)), (second_name, (second, second_phone)) = sides.items()
+    script = getattr(second, "script", SCRIPT)
+    latencies: dict[str, list[float]] = {first_name: [], second_name: []}
+    errors = {first_name: 0, second_name: 0}
+    differences: list[float] = []
+    started = time.monotonic()
+    turn = 0
+    for _ in range(cycles):
+        for send, phone in ((first, first_phone), (second, second_phone)):
+            if (begin_cycle := getattr(send, "begin_cycle", None)) is not None:
+                begin_cycle(phone)
+        for text in script:
+            order = [(first_name, first, first_phone), (second_name, second, second_phone)]
+            elapsed: dict[str, float] = {}
+            for name, send, phone in order if turn % 2 == 0 else reversed(order):
+                began = time.perf_counter()
+                if send(phone, text):
+                    elapsed[name] = (time.perf_counter() - began) * 1000
+                    latencies[name].append(elapsed[name])
+                else:
+                    errors[name] += 1
+            if len(elapsed) == 2:
+                differences.append(elapsed[second_name] - elapsed[first_name])
+            turn += 1
+            if progress:
+                progress(2)
+    seconds = time.monotonic() - started
+    runs = {name: Run(latencies[name], errors[name], seconds) for name in latencies}
+    return runs, Run(differences, 0, seconds)
+
+
 def drive_interleaved(sides: dict[str, tuple[Callable[[str, str], bool], list[str]]], *, cycles: int,
                       progress: Callable[[int], None] | None = None) -> dict[str, Run]:  # fmt: skip
     """Run each side's script one cycle at a time, taking turns (A B B A A B ...).
