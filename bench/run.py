@@ -76,8 +76,10 @@ def cycles_at(users: int, cycles: int) -> int:
     """Script cycles per conversation: `cycles`, but at one conversation BENCH_C1_CYCLES (default 4x `cycles`).
 
     One conversation gives a sample a sixteenth the size of sixteen; with 56
-    turns, a p95 is the third-slowest turn, and one garbage collection in
-    Rasa moved the ratio by 0.2 between runs.
+    turns, a p95 is the third-slowest turn, and the p95 ratio at one
+    conversation went from 1.27 to 1.49 between two runs of the same webhook
+    code, on a few slow turns (both sides have turns of 400 to 700 ms more
+    than usual, now and then).
     """
     return int(os.environ.get("BENCH_C1_CYCLES", str(4 * cycles))) if users == 1 else cycles
 
