@@ -622,9 +622,9 @@ def _sqlite_values(table, columns: tuple[str, ...], dialect) -> Callable[[dict],
 
     SQLAlchemy runs the processors of every value of every row (two
     datetimes per row here: UTCDateTime, then SQLite's DATETIME formatting),
-    which was a third of an import's time on SQLite. A plan has few distinct
-    due times, so each processor is memoised by value, and the rows go to
-    the driver as they are.
+    which was a fifth to a third of an import's time on SQLite (100,000 and
+    20,000 appointments). A plan has few distinct due times, so each
+    processor is memoised by value, and the rows go to the driver as they are.
     """
     values = itemgetter(*columns)
     converted = []
