@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from api import conversations, faqs, handoffs, health, outreach, referrals
-from relay.clinics import ClinicNotConfigured
+from relay.records.clinics import ClinicNotConfigured
 from webhooks import sms, status, voice
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
-from relay import conversations, verification
-from relay.clinics import get_clinic
+from relay.identity import verification
+from relay.records import conversations
+from relay.records.clinics import get_clinic
 from relay.models import Conversation
-from relay.phones import InvalidPhoneNumber, to_e164
+from relay.core.phones import InvalidPhoneNumber, to_e164
 
 router = APIRouter(prefix="/api", tags=["conversations"], dependencies=[Depends(require_api_token)])
 API_ACTOR = "api"

@@ -8,8 +8,8 @@ from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from relay.db import session_scope
-from relay.settings import get_settings
+from relay.core.db import session_scope
+from relay.core.settings import get_settings
 
 _bearer = HTTPBearer(auto_error=False, description="API_TOKEN")
 

@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
-from relay import handoffs
+from relay.messaging import handoffs
 from relay.models import Handoff
-from relay.sms_sender import SmsSendError
+from relay.messaging.sms_sender import SmsSendError
 
 router = APIRouter(prefix="/api", tags=["handoffs"], dependencies=[Depends(require_api_token)])
 

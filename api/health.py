@@ -6,9 +6,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from relay import rasa_client
-from relay.db import session_scope
-from relay.redis_conn import get_redis
+from relay.inbound import rasa_client
+from relay.core.db import session_scope
+from relay.core.redis_conn import get_redis
 
 router = APIRouter(tags=["health"])
 

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 
 from api.deps import SessionDep, require_api_token
 from api.referrals import Problem, find_referral
-from relay.clinics import get_clinic
+from relay.records.clinics import get_clinic
 from relay.models import Appointment, PlannedOutreach
 
 router = APIRouter(prefix="/api", tags=["outreach"], dependencies=[Depends(require_api_token)])

@@ -102,7 +102,7 @@ from sqlalchemy import create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 
 RESULTS_FILE = Path(__file__).resolve().parent / "outreach-results.json"
 
@@ -237,13 +237,13 @@ class BenchEnvironment:
     def relay(self, *args: str, log: str) -> subprocess.Popen:
         out = (self.workdir / f"{log}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
         )
         self.processes.append(process)
         return process
 
     def run(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "relay.cli", *args], cwd=PROJECT_ROOT, env=self.env, check=True,
+        subprocess.run([sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
 
     def redis(self):  # noqa: ANN201
@@ -306,7 +306,7 @@ def bench_environment() -> Iterator[BenchEnvironment]:
                 except subprocess.TimeoutExpired:
                     process.kill()
             fake.stop()
-            from relay.db import get_engine
+            from relay.core.db import get_engine
 
             get_engine(database_url).dispose()
             if schema:
@@ -354,8 +354,8 @@ def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
 
 def create_appointments(database_url: str, count: int, *, plan_now: datetime, progress: tqdm) -> None:
     """`count` patients, each with one scheduled referral and one appointment after `plan_now`."""
-    from relay.clinics import get_clinic
-    from relay.db import session_scope
+    from relay.records.clinics import get_clinic
+    from relay.core.db import session_scope
     from relay.models import Appointment, Patient, Referral, Specialist
 
     rng = random.Random(20240611)
@@ -427,8 +427,8 @@ def _pure_facts(database_url: str, *, now: datetime) -> list[tuple]:
     a referral's status is anchored on the planning clock; consent from the
     patient's flag (the bench writes no ledger events).
     """
-    from relay.clinics import get_clinic
-    from relay.db import session_scope
+    from relay.records.clinics import get_clinic
+    from relay.core.db import session_scope
     from relay.models import Appointment, Patient, Referral
     from relay.outreach.cadence import load_cadence
     from relay.outreach.planner import AppointmentFacts, Audience, ReferralFacts
@@ -474,7 +474,7 @@ def pure_planning_seconds(facts: list[tuple], *, now: datetime) -> tuple[float, 
 
 
 def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: datetime, progress_factory) -> dict:  # noqa: ANN001
-    from relay.db import session_scope
+    from relay.core.db import session_scope
     from relay.models import Appointment, PlannedOutreach
     from relay.outreach.planner import replan_all
 
@@ -540,7 +540,7 @@ def choose_dispatch_rows(database_url: str, count: int) -> list[DispatchRow]:
     The demo clinic's own plan is set aside first (cancelled, error_code
     "bench"): some of it is due at once, and only the chosen rows may go out.
     """
-    from relay.db import session_scope
+    from relay.core.db import session_scope
     from relay.models import Patient, PlannedOutreach
 
     now = datetime.now(UTC)
@@ -632,7 +632,7 @@ def _tree_memory(pid: int) -> dict:
 
 
 def _make_due(database_url: str, rows: list[DispatchRow], due: list[datetime]) -> None:
-    from relay.db import session_scope
+    from relay.core.db import session_scope
     from relay.models import PlannedOutreach
 
     with session_scope(database_url) as session:
@@ -668,7 +668,7 @@ def _await_arrivals(bench: BenchEnvironment, count: int, *, timeout: float, desc
 
 def _await_recorded(database_url: str, rows: list[DispatchRow], timeout: float) -> dict[str, int]:
     """Wait for the rows to leave `sending`; the states they ended in."""
-    from relay.db import session_scope
+    from relay.core.db import session_scope
     from relay.models import PlannedOutreach
 
     ids = [r.outreach_id for r in rows]
@@ -755,8 +755,8 @@ def _spread(values: list[float]) -> dict:
 
 def _bare_sender_child() -> None:
     """Post one message per phone with the official client: back to back, or each at its due time."""
-    from relay.settings import Settings
-    from relay.sms_sender import status_callback_url, twilio_client
+    from relay.core.settings import Settings
+    from relay.messaging.sms_sender import status_callback_url, twilio_client
 
     job = json.loads(sys.stdin.readline())
     settings = Settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=job["base_url"])

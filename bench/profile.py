@@ -26,8 +26,8 @@ def profile_turns(*, base_url: str, auth_token: str, phone: str, turns: int = 35
     """The webhook's own steps, run in this thread so cProfile sees them (FastAPI's
     test client would run them in other threads): signature check, number
     normalisation, the turn (store, checks, Rasa, persist) and the TwiML."""
-    from relay.phones import to_e164
-    from relay.turns import handle_inbound
+    from relay.core.phones import to_e164
+    from relay.inbound.turns import handle_inbound
     from webhooks.sms import _twiml
 
     validator = RequestValidator(auth_token)

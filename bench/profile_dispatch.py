@@ -45,7 +45,7 @@ def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
     from bench.outreach import bench_environment, choose_dispatch_rows, create_appointments
 
     with bench_environment() as bench, _environment(bench.env):
-        from relay.db import dispose_engines, session_scope
+        from relay.core.db import dispose_engines, session_scope
         from relay.models import PlannedOutreach
         from relay.outreach.planner import replan_all
         from scheduler.jobs import send_outreach_batch
@@ -85,9 +85,9 @@ def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
 @contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     """This process configured like the bench's workers (settings, engines and Redis read afresh), and back after."""
-    from relay.db import dispose_engines
-    from relay.redis_conn import get_redis
-    from relay.settings import get_settings
+    from relay.core.db import dispose_engines
+    from relay.core.redis_conn import get_redis
+    from relay.core.settings import get_settings
     from scheduler.settings import get_scheduler_settings
 
     def forget() -> None:

@@ -93,8 +93,8 @@ def main() -> int:
                                   "concurrency": concurrency}}  # fmt: skip
     with running_stack() as stack:
         os.environ.update(stack.env)
-        from relay.db import dispose_engines
-        from relay.settings import get_settings
+        from relay.core.db import dispose_engines
+        from relay.core.settings import get_settings
 
         get_settings.cache_clear()
         dispose_engines()

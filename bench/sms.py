@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Appointment, BookedSlot, Conversation, Patient, Referral
 
 CLINIC_NUMBER = "+13125550100"
@@ -123,7 +123,7 @@ def release_handoffs(phones: list[str]) -> int:
     A handoff silences the bot, so one opened in a phase (a misunderstanding
     twice in a row, say) would turn the rest of the run into empty replies.
     """
-    from relay.handoffs import open_handoff_for, resolve
+    from relay.messaging.handoffs import open_handoff_for, resolve
 
     released = 0
     with session_scope() as session:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 
 
 def free_port() -> int:
@@ -70,7 +70,7 @@ class Stack:
     def _relay(self, *args: str, log: str | None = None) -> subprocess.Popen:
         out = (self.workdir / f"{log}.log").open("wb") if log else subprocess.DEVNULL
         return subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
         )
 
     def start(self) -> None:
@@ -79,9 +79,9 @@ class Stack:
             self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
             self.processes["redis"] = self._relay("serve", "redis", log="redis")
         for step in (("migrate",), ("seed-demo", "--if-empty")):
-            subprocess.run([sys.executable, "-m", "relay.cli", *step], cwd=PROJECT_ROOT, env=self.env, check=True,
+            subprocess.run([sys.executable, "-m", "relay.ops.cli", *step], cwd=PROJECT_ROOT, env=self.env, check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
-        from relay.settings import get_settings
+        from relay.core.settings import get_settings
         from tests.fake_twilio import FakeTwilio
 
         settings = get_settings()

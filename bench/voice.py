@@ -16,8 +16,8 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from bench.sms import CLINIC_NUMBER
-from relay.settings import get_settings
-from relay.voice_turns import RASA_DOWN, RASA_SLOW, Heard
+from relay.core.settings import get_settings
+from relay.inbound.voice_turns import RASA_DOWN, RASA_SLOW, Heard
 from webhooks.voice import TURN_PATH, VOICE_PATH
 
 # The date of birth by keypad (MMDDYYYY); everything else spoken.

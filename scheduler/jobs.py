@@ -16,9 +16,9 @@ late, or die at any line without a second message:
    row, so a job killed during the Twilio call leaves behind exactly what it
    was about to send. The sweep uses that to find out whether it went
    (scheduler.sweep.resolve_stuck_sending).
-4. Wait for a send slot of the sender number (scheduler.rate_limit), send
+4. Wait for a send slot of the sender number (relay.messaging.rate_limit), send
    with a status callback, record the SID: row `sent`, message `queued`.
-   Refusals go to scheduler.outcomes (retry with backoff, opt-out, flagged
+   Refusals go to relay.outreach.outcomes (retry with backoff, opt-out, flagged
    number).
 
 Rows of channel "staff" (leakage_handoff) are not texts: executing one opens
@@ -32,7 +32,7 @@ cost more than the send itself (`make bench`, bench/profile_dispatch.py):
 - one claim for all its rows; a row waits in `sending` until its turn, and
   no longer than the job may run;
 - one transaction checks every row and stores every pending message
-  (scheduler.send_facts.BatchFacts reads what the checks need in a few
+  (relay.outreach.send_facts.BatchFacts reads what the checks need in a few
   queries), committed before the first send. This is done only when the
   rate limit lets the whole batch go out within a second; otherwise, and
   whenever a row breaks that transaction, the rows go one at a time, each
@@ -57,18 +57,18 @@ from rq.timeouts import BaseTimeoutException
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from relay import conversations
-from relay.db import session_scope
-from relay.handoffs import open_handoff
+from relay.records import conversations
+from relay.core.db import session_scope
+from relay.messaging.handoffs import open_handoff
 from relay.models import Clinic, Message, Patient, PlannedOutreach, utcnow
 from relay.models.base import UTCDateTime
-from relay.phones import mask
-from relay.redis_conn import get_redis
-from relay.settings import get_settings
-from relay.sms_sender import SmsGateway, SmsLookupUnavailable, SmsSendError, find_sent
-from scheduler import outcomes
-from scheduler.rate_limit import SenderRateLimiter
-from scheduler.send_facts import BatchFacts, RowFacts, load_for_sending
+from relay.core.phones import mask
+from relay.core.redis_conn import get_redis
+from relay.core.settings import get_settings
+from relay.messaging.sms_sender import SmsGateway, SmsLookupUnavailable, SmsSendError, find_sent
+from relay.outreach import outcomes
+from relay.messaging.rate_limit import SenderRateLimiter
+from relay.outreach.send_facts import BatchFacts, RowFacts, load_for_sending
 from scheduler.settings import daily_cap, get_scheduler_settings, rate_limit_per_second
 
 log = logging.getLogger("relay.scheduler.jobs")

@@ -2,7 +2,7 @@
 
 from rq import Queue
 
-from relay.redis_conn import get_redis
+from relay.core.redis_conn import get_redis
 
 # Workers take the sweep before any send job, so recovery never waits behind a backlog.
 SWEEP_QUEUE = "sweep"

@@ -1,6 +1,6 @@
 """The periodic sweep: hand due rows to RQ, and repair what a lost Redis or a dead worker left.
 
-RQ's cron (scheduler.cron_config) runs `run_sweep` every ~30 s. Each sweep
+RQ's cron (scheduler.cron) runs `run_sweep` every ~30 s. Each sweep
 is idempotent and safe to run from several workers at once:
 
 - **Due rows** (planned, due, retry time reached) move to `queued` in one
@@ -50,13 +50,13 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from relay import audit
-from relay.clinics import get_clinic
-from relay.db import session_scope
-from relay.handoffs import open_handoff
+from relay.records import audit
+from relay.records.clinics import get_clinic
+from relay.core.db import session_scope
+from relay.messaging.handoffs import open_handoff
 from relay.models import Message, Patient, PlannedOutreach, utcnow
-from relay.phones import mask
-from relay.sms_sender import SmsLookupUnavailable, find_sent
+from relay.core.phones import mask
+from relay.messaging.sms_sender import SmsLookupUnavailable, find_sent
 from scheduler.jobs import CLOCK_SKEW, NOT_SENT, send_outreach, send_outreach_batch
 from scheduler.queues import SWEEP_QUEUE, get_queue
 from scheduler.settings import SchedulerSettings, get_scheduler_settings

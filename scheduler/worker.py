@@ -30,11 +30,11 @@ from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
-from relay.redis_conn import get_redis
-from relay.settings import get_settings
+from relay.core.redis_conn import get_redis
+from relay.core.settings import get_settings
 from scheduler.queues import QUEUE_NAMES
 
-CRON_CONFIG = "scheduler.cron_config"
+CRON_CONFIG = "scheduler.cron"
 
 log = logging.getLogger("relay.scheduler.worker")
 

@@ -17,7 +17,7 @@ from tests.support import free_port, wait_until
 _TMP = Path(tempfile.mkdtemp(prefix="relay-tests-"))
 
 # Settings are read from the environment, so fix them before relay is imported.
-os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or f"sqlite:///{_TMP / 'relay.db'}"
+os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or f"sqlite:///{_TMP / 'relay.core.db'}"
 os.environ["TWILIO_AUTH_TOKEN"] = "test-auth-token"
 os.environ["TWILIO_ACCOUNT_SID"] = "AC" + "1" * 32
 os.environ["API_TOKEN"] = "test-api-token"
@@ -46,16 +46,16 @@ def _start_embedded_redis() -> subprocess.Popen:
 
 _embedded_redis = None if os.environ.get("REDIS_URL") else _start_embedded_redis()
 
-from relay.db import dispose_engines, get_engine, session_scope  # noqa: E402
+from relay.core.db import dispose_engines, get_engine, session_scope  # noqa: E402
 from relay.models import Base  # noqa: E402
-from relay.settings import get_settings  # noqa: E402
+from relay.core.settings import get_settings  # noqa: E402
 
 
 def _reset_schema() -> None:
     """Start every run from an empty database at the latest migration."""
     from sqlalchemy import text
 
-    from relay.migrate import upgrade
+    from relay.ops.migrate import upgrade
 
     engine = get_engine()
     if engine.dialect.name == "postgresql":
@@ -67,7 +67,7 @@ def _reset_schema() -> None:
 
 def reseed() -> None:
     """Empty every table and load the demo clinic again, committed."""
-    from relay.seed import seed_demo
+    from relay.demo.loader import seed_demo
 
     with session_scope() as session:
         for table in reversed(Base.metadata.sorted_tables):
@@ -138,7 +138,7 @@ def fake_twilio():
 
 @pytest.fixture
 def redis_client():
-    from relay.redis_conn import get_redis
+    from relay.core.redis_conn import get_redis
 
     client = get_redis()
     client.ping()

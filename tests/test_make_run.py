@@ -9,7 +9,7 @@ import subprocess
 import httpx
 import pytest
 
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 from tests.conftest import _TMP
 from tests.support import free_port, wait_until
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from twilio.request_validator import RequestValidator
 
-from relay.settings import get_settings
+from relay.core.settings import get_settings
 
 
 async def verified_twilio_form(request: Request) -> dict[str, str]:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
 
-from relay import turns
-from relay.phones import InvalidPhoneNumber, to_e164
+from relay.inbound import turns
+from relay.core.phones import InvalidPhoneNumber, to_e164
 from webhooks.signature import TwilioFormDep
 
 router = APIRouter(tags=["twilio"])

@@ -5,9 +5,9 @@ import logging
 from fastapi import APIRouter, HTTPException, Response
 from starlette.concurrency import run_in_threadpool
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import utcnow
-from scheduler.delivery import record_status
+from relay.outreach.delivery import record_status
 from webhooks.signature import TwilioFormDep
 
 router = APIRouter(tags=["twilio"])

@@ -17,12 +17,14 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
 
-from relay import calls, voice_turns
-from relay.db import session_scope
-from relay.phones import InvalidPhoneNumber, mask, to_e164
-from relay.settings import get_settings
-from relay.spoken import speakable
-from relay.voice_turns import Heard, VoiceStep
+from relay.inbound import voice_turns
+
+from relay.records import calls
+from relay.core.db import session_scope
+from relay.core.phones import InvalidPhoneNumber, mask, to_e164
+from relay.core.settings import get_settings
+from relay.language.spoken import speakable
+from relay.inbound.voice_turns import Heard, VoiceStep
 from webhooks.signature import TwilioFormDep
 
 router = APIRouter(tags=["twilio"])

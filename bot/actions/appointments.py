@@ -12,17 +12,17 @@ from sqlalchemy.orm import Session
 from bot.actions.common import conversation_for, is_voice
 from bot.actions.flow import Context, RequestAction, handles
 from bot.actions.referrals import tell_status
-from relay.answers import yes_or_no
-from relay.booking import NotBookable, SlotTaken, book_slot, cancel_appointment, confirm_appointment, coverage_accepted
-from relay.clinics import get_clinic
-from relay.db import session_scope
-from relay.handoffs import open_handoff
+from relay.inbound.answers import yes_or_no
+from relay.scheduling.booking import NotBookable, SlotTaken, book_slot, cancel_appointment, confirm_appointment, coverage_accepted
+from relay.records.clinics import get_clinic
+from relay.core.db import session_scope
+from relay.messaging.handoffs import open_handoff
 from relay.models import Clinic, Referral, utcnow
-from relay.patient_requests import BOOKABLE_STATUSES, is_emergency, upcoming_appointment
-from relay.slots import offer_slots
-from relay.spoken import format_when_spoken, respell_times, spoken_options
-from relay.time_windows import TimeWindow, parse_time_request
-from relay.timefmt import format_when
+from relay.referrals.patient_requests import BOOKABLE_STATUSES, is_emergency, upcoming_appointment
+from relay.scheduling.slots import offer_slots
+from relay.language.spoken import format_when_spoken, respell_times, spoken_options
+from relay.scheduling.time_windows import TimeWindow, parse_time_request
+from relay.language.timefmt import format_when
 
 # Slot values the validators set once an answer is understood. Not plain
 # "yes"/"no": the patient's own "yes" fills the slot first and must still be acted on.

@@ -3,7 +3,7 @@
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from relay import conversations
+from relay.records import conversations
 from relay.models import Conversation
 
 

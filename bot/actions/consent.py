@@ -13,10 +13,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.appointments import ANSWERED_NO, ANSWERED_YES
 from bot.actions.common import conversation_for
-from relay.answers import yes_or_no
-from relay.clinics import get_clinic
-from relay.consent import record_consent
-from relay.db import session_scope
+from relay.inbound.answers import yes_or_no
+from relay.records.clinics import get_clinic
+from relay.records.consent import record_consent
+from relay.core.db import session_scope
 from relay.models import utcnow
 
 

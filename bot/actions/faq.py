@@ -5,10 +5,10 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from relay.clinics import get_clinic
-from relay.db import session_scope
-from relay.faq import answer_for
-from relay.phones import pretty
+from relay.records.clinics import get_clinic
+from relay.core.db import session_scope
+from relay.records.faq import answer_for
+from relay.core.phones import pretty
 
 
 def selected_faq(tracker: Tracker) -> tuple[str | None, float]:

@@ -7,10 +7,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
 from bot.actions.faq import answer_from_faq
-from relay.clinics import get_clinic
-from relay.db import session_scope
-from relay.handoffs import open_handoff
-from relay.phones import pretty
+from relay.records.clinics import get_clinic
+from relay.core.db import session_scope
+from relay.messaging.handoffs import open_handoff
+from relay.core.phones import pretty
 
 
 def hand_to_staff(dispatcher: CollectingDispatcher, tracker: Tracker, *, reason: str, priority: str = "normal") -> None:

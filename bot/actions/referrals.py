@@ -7,11 +7,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
 from bot.actions.flow import Context, RequestAction, handles
-from relay import audit
-from relay.db import session_scope
+from relay.records import audit
+from relay.core.db import session_scope
 from relay.models import Referral, utcnow
-from relay.patient_requests import candidates
-from relay.referral_status import pick_referral, status_replies
+from relay.referrals.patient_requests import candidates
+from relay.referrals.status import pick_referral, status_replies
 
 
 def tell_status(ctx: Context, referral: Referral) -> None:

@@ -6,8 +6,8 @@ from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
-from relay.db import session_scope
-from relay.verification import check_dob
+from relay.core.db import session_scope
+from relay.identity.verification import check_dob
 
 # Slot values that end the form; the DOB itself is never kept in a slot.
 VERIFIED, STOPPED = "verified", "stopped"

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from relay.db import get_engine
+from relay.core.db import get_engine
 from relay.models import Base
 
 config = context.config

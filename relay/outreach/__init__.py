@@ -12,11 +12,11 @@ due rows, re-checking `planner.still_applies`, consent, quiet hours and
 Kinds: status_update, confirmation, reminder, scheduling_invite,
 scheduling_nudge, no_show_followup, rebook_offer, review_request (SMS), and
 leakage_handoff (channel "staff": a referral left unbooked, which the
-execution side turns into relay.handoffs.open_handoff(reason="referral_leakage")
+execution side turns into relay.messaging.handoffs.open_handoff(reason="referral_leakage")
 instead of a text).
 
-Import note: relay.booking imports the planner, and referral_transitions
-imports relay.booking, so this __init__ imports neither.
+Import note: relay.scheduling.booking imports the planner, and referral_transitions
+imports relay.scheduling.booking, so this __init__ imports neither.
 """
 
 SMS_KINDS = (

@@ -32,7 +32,7 @@ state yields the same keys):
 - ready_to_schedule: `scheduling_invite` at once, `scheduling_nudge` after 2
   and 5 days, and after 7 days a `leakage_handoff` row on channel "staff",
   which the execution side turns into
-  relay.handoffs.open_handoff(reason="referral_leakage") instead of an SMS;
+  relay.messaging.handoffs.open_handoff(reason="referral_leakage") instead of an SMS;
 - no_show: `no_show_followup` when the clinic marks it (quiet hours permitting),
   asking for a day and time;
 - cancelled by the clinic (any actor but the patient or the bot on the
@@ -89,12 +89,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from relay.clinics import get_clinic
-from relay.consent import is_opted_out
+from relay.records.clinics import get_clinic
+from relay.records.consent import is_opted_out
 from relay.models import Appointment, AuditEvent, Clinic, ConsentEvent, Patient, PlannedOutreach, Referral
 from relay.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS
 from relay.outreach.cadence import Cadence, Reminder, load_cadence
-from relay.timefmt import require_aware
+from relay.language.timefmt import require_aware
 
 LIVE_APPOINTMENT_STATUSES = ("scheduled", "confirmed")
 LANGUAGES = ("en", "es")

@@ -23,13 +23,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from relay.gsm import GSM7, segments
+from relay.language.gsm import GSM7, segments
 from relay.models import Appointment, PlannedOutreach, Referral
 from relay.outreach import OutreachNoLongerApplies, planner
 from relay.outreach.planner import LANGUAGES
-from relay.phones import pretty
-from relay.referral_status import referral_kind
-from relay.timefmt import format_day, format_when
+from relay.core.phones import pretty
+from relay.referrals.status import referral_kind
+from relay.language.timefmt import format_day, format_when
 
 MAX_SEGMENTS = 2
 _REPLY_C_OR_R = {

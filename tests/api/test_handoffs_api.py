@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay import conversations
-from relay.db import session_scope
-from relay.handoffs import open_handoff
+from relay.records import conversations
+from relay.core.db import session_scope
+from relay.messaging.handoffs import open_handoff
 from relay.models import AuditEvent, Conversation, Handoff, Message
-from relay.settings import get_settings
-from relay.turns import RASA_DOWN_REPLY
+from relay.core.settings import get_settings
+from relay.inbound.turns import RASA_DOWN_REPLY
 from tests.webhooks.twilio_helpers import CLINIC_NUMBER, post_sms, twiml_messages
 
 JAMES, AISHA, TOM, UNKNOWN = "+13125550145", "+13125550146", "+13125550151", "+13125550199"

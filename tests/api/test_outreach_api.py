@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from relay.booking import book_slot
-from relay.db import session_scope
+from relay.scheduling.booking import book_slot
+from relay.core.db import session_scope
 from relay.models import Referral
 from tests.relay.outreach.helpers import free_slots
 from tests.support import demo_moment

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.rasa, pytest.mark.bench]
 

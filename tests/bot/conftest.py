@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.settings import PROJECT_ROOT, get_settings
+from relay.core.settings import PROJECT_ROOT, get_settings
 from tests.conftest import _TMP
 from tests.support import wait_until
 
@@ -41,7 +41,7 @@ REASON_WORDS = (
 
 def _start(process: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "relay.cli", "serve", process],
+        [sys.executable, "-m", "relay.ops.cli", "serve", process],
         cwd=PROJECT_ROOT,
         env=os.environ.copy(),
         stdout=log.open("wb"),
@@ -119,7 +119,7 @@ class Texter:
 
 def assert_private(reply: str) -> None:
     """No referral reason, and an SMS that stays cheap: GSM-7, two segments unless listing slots."""
-    from relay.gsm import is_gsm7, segments
+    from relay.language.gsm import is_gsm7, segments
 
     assert is_gsm7(reply), f"reply leaves the GSM-7 alphabet: {reply!r}"
     assert segments(reply) <= 2 or "1) " in reply, f"reply takes {segments(reply)} segments: {reply!r}"

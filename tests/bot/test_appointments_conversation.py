@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import AuditEvent, BookedSlot, Conversation, Handoff, Referral
-from relay.time_windows import parse_time_request
-from relay.timefmt import format_when
+from relay.scheduling.time_windows import parse_time_request
+from relay.language.timefmt import format_when
 from tests.bot.test_referral_status_conversation import AISHA, DANIEL, EMILY, GRACE, JAMES, KEVIN, PRIYA
 from tests.support import demo_moment
 

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Handoff
 from tests.bot.test_referral_status_conversation import AISHA, UNKNOWN
 

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import AuditEvent, Conversation, Handoff, Message
-from relay.settings import get_settings
-from relay.timefmt import format_day, format_when
+from relay.core.settings import get_settings
+from relay.language.timefmt import format_day, format_when
 from tests.support import demo_moment, demo_today
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 

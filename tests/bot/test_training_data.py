@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.rasa
 RASA = str(PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa")

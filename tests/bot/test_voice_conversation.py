@@ -16,10 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import AuditEvent, Call, Conversation, Handoff, Message
-from relay.settings import get_settings
-from relay.spoken import format_day_spoken, format_when_spoken
+from relay.core.settings import get_settings
+from relay.language.spoken import format_day_spoken, format_when_spoken
 from tests.bot.conftest import REASON_WORDS
 from tests.bot.test_referral_status_conversation import AISHA, DANIEL, JAMES, KEVIN, PRIYA, ROBERT, UNKNOWN
 from tests.support import demo_moment, demo_today

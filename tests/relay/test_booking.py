@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-import relay.booking
-from relay.booking import (
+import relay.scheduling.booking
+from relay.scheduling.booking import (
     NotBookable,
     SlotTaken,
     book_slot,
@@ -18,10 +18,10 @@ from relay.booking import (
     live_appointment,
     self_schedulable,
 )
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Appointment, AuditEvent, BookedSlot, Patient, Referral, Specialist, WeeklyAvailability
-from relay.slots import offer_slots
-from relay.time_windows import TimeWindow
+from relay.scheduling.slots import offer_slots
+from relay.scheduling.time_windows import TimeWindow
 from tests.support import DEMO_TZ, demo_moment, demo_today
 
 # A fixed "now" early today: every demo date (D+N) is relative to today.
@@ -271,7 +271,7 @@ def test_every_change_replans_outreach(db_session, monkeypatch):
     def record(session, *, appointment, now):
         calls.append((appointment.id, appointment.status, now))
 
-    monkeypatch.setattr(relay.booking, "replan_outreach", record)
+    monkeypatch.setattr(relay.scheduling.booking, "replan_outreach", record)
     tom = referral(db_session, "RF-2007")
     first, second = free_slots(db_session, tom.specialist_id, 2)
 
@@ -287,7 +287,7 @@ def test_a_failure_part_way_leaves_nothing_behind(db_session, monkeypatch):
     def broken(session, *, appointment, now):
         raise RuntimeError("outreach engine down")
 
-    monkeypatch.setattr(relay.booking, "replan_outreach", broken)
+    monkeypatch.setattr(relay.scheduling.booking, "replan_outreach", broken)
     james = referral(db_session, "RF-2001")
     appointment = live_appointment(db_session, referral=james)
     seeded_start = appointment.start_at

@@ -5,12 +5,12 @@ import sqlite3
 import subprocess
 import sys
 
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 
 
 def _relay(*args: str, db: str) -> subprocess.CompletedProcess:
     env = os.environ | {"DATABASE_URL": f"sqlite:///{db}"}
-    return subprocess.run([sys.executable, "-m", "relay.cli", *args], cwd=PROJECT_ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 

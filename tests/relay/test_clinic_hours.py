@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from relay.clinic_hours import OpeningBlock, display, is_open, parse_hours
+from relay.scheduling.clinic_hours import OpeningBlock, display, is_open, parse_hours
 from relay.models import Clinic
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.consent import is_opted_out, latest_event, record_consent
+from relay.records.consent import is_opted_out, latest_event, record_consent
 from relay.models import AuditEvent, ConsentEvent, Patient
 
 JAMES, TOM, UNKNOWN = "+13125550145", "+13125550151", "+13125550199"  # Tom's seed consent is false

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from relay.dob import parse_dob
+from relay.identity.dob import parse_dob
 
 TODAY = date(2026, 11, 26)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from relay.faq import answer_for, similarity
+from relay.records.faq import answer_for, similarity
 from relay.models import Faq
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from relay import keywords
+from relay.inbound import keywords
 from relay.models import Clinic
 
 

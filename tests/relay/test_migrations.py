@@ -3,7 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from relay.migrate import alembic_config
+from relay.ops.migrate import alembic_config
 from relay.models import Base
 
 
@@ -18,8 +18,8 @@ def test_models_and_migrations_agree(database):
 def test_downgrade_to_base_and_back(tmp_path):
     from alembic import command
 
-    from relay.db import get_engine
-    from relay.migrate import upgrade
+    from relay.core.db import get_engine
+    from relay.ops.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(url)

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Appointment, Conversation, Handoff, PlannedOutreach, Referral, ReviewRating, utcnow
-from relay.timefmt import format_when
-from relay.turns import RASA_DOWN_REPLY
+from relay.language.timefmt import format_when
+from relay.inbound.turns import RASA_DOWN_REPLY
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 pytestmark = pytest.mark.usefixtures("rasa_stopped", "fresh_demo")

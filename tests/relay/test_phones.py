@@ -1,6 +1,6 @@
 import pytest
 
-from relay.phones import InvalidPhoneNumber, mask, pretty, to_e164
+from relay.core.phones import InvalidPhoneNumber, mask, pretty, to_e164
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from relay.clinics import get_clinic
-from relay.gsm import is_gsm7, segments
+from relay.records.clinics import get_clinic
+from relay.language.gsm import is_gsm7, segments
 from relay.models import Appointment, Referral, utcnow
 from relay.models.referral import REFERRAL_STATUSES, REFERRAL_TYPES
-from relay.referral_status import status_replies
+from relay.referrals.status import status_replies
 
 DOMAIN_DIR = Path(__file__).resolve().parents[2] / "bot" / "intents"
 
@@ -61,7 +61,7 @@ def test_every_domain_response_is_gsm7():
 
 
 def test_on_a_call_dates_are_spoken(db_session):
-    from relay.spoken import format_when_spoken
+    from relay.language.spoken import format_when_spoken
 
     referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
     clinic = get_clinic(db_session)

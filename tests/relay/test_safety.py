@@ -2,7 +2,7 @@
 
 import pytest
 
-from relay import safety
+from relay.inbound import safety
 
 MEDICAL = [
     "I have crushing chest pain",

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from relay.settings import Settings
+from relay.core.settings import Settings
 
 
 def test_dev_defaults_work_without_any_environment(monkeypatch):

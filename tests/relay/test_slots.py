@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from relay.models import Specialist, WeeklyAvailability
-from relay.slots import Block, nearest_open_slots, offer_slots, open_slots, slot_block
-from relay.time_windows import AFTERNOON, EVENING, MORNING, TimeWindow, parse_time_request
+from relay.scheduling.slots import Block, nearest_open_slots, offer_slots, open_slots, slot_block
+from relay.scheduling.time_windows import AFTERNOON, EVENING, MORNING, TimeWindow, parse_time_request
 from tests.support import DEMO_TZ, demo_moment, demo_today
 
 TZS = ["America/Chicago", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"]

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from relay import conversations, sms_sender
+from relay.messaging import sms_sender
+
+from relay.records import conversations
 from relay.models import Message
-from relay.settings import DEV_ACCOUNT_SID, get_settings
-from relay.sms_sender import SmsSendError, send_sms
+from relay.core.settings import DEV_ACCOUNT_SID, get_settings
+from relay.messaging.sms_sender import SmsSendError, send_sms
 
 JAMES = "+13125550145"
 CLINIC_NUMBER = "+13125550100"

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from relay.spoken import (
+from relay.language.spoken import (
     format_clock_spoken,
     format_day_spoken,
     format_when_spoken,

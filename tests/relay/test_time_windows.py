@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from relay.time_windows import AFTERNOON, END_OF_DAY, EVENING, MORNING, parse_time_request
+from relay.scheduling.time_windows import AFTERNOON, END_OF_DAY, EVENING, MORNING, parse_time_request
 
 TZ = "America/Chicago"
 CHI = ZoneInfo(TZ)

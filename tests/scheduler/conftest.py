@@ -16,7 +16,7 @@ from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import delete, select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Message, Patient, PlannedOutreach
 from scheduler.queues import QUEUE_NAMES
 from scheduler.settings import get_scheduler_settings

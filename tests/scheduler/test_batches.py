@@ -7,8 +7,8 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from relay import consent, conversations
-from relay.db import session_scope
+from relay.records import consent, conversations
+from relay.core.db import session_scope
 from relay.models import Conversation
 from scheduler import jobs, sweep as sweeping
 from scheduler.queues import SWEEP_QUEUE, get_queue

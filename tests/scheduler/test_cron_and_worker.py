@@ -9,10 +9,10 @@ import pytest
 from rq.cron import CronScheduler
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Message, Patient, PlannedOutreach
 from relay.outreach.planner import replan_referral
-from relay.settings import PROJECT_ROOT
+from relay.core.settings import PROJECT_ROOT
 from scheduler.queues import SWEEP_QUEUE
 from scheduler.sweep import run_sweep
 from tests.support import wait_until
@@ -20,7 +20,7 @@ from tests.support import wait_until
 
 def test_the_sweep_is_registered_with_rq_cron(redis_client):
     cron = CronScheduler(connection=redis_client)
-    cron.load_config_from_file("scheduler.cron_config")
+    cron.load_config_from_file("scheduler.cron")
     [job] = cron.get_jobs()
     assert (job.func, job.queue_name, job.interval) == (run_sweep, SWEEP_QUEUE, 30)
 

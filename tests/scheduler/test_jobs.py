@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import AuditEvent, ConsentEvent, Handoff, Patient, PlannedOutreach
 from scheduler import jobs
 from scheduler.settings import get_scheduler_settings
@@ -142,7 +142,7 @@ def test_backoff_grows_and_gives_up_after_the_last_attempt(outreach_env, monkeyp
 
 def test_twilio_unreachable_is_temporary(outreach_env, monkeypatch):
     monkeypatch.setenv("TWILIO_API_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
-    from relay.settings import get_settings
+    from relay.core.settings import get_settings
 
     get_settings.cache_clear()
     now = local(0, "11:00")

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from scheduler.rate_limit import SenderRateLimiter
+from relay.messaging.rate_limit import SenderRateLimiter
 from scheduler.settings import get_scheduler_settings
 from scheduler.sweep import sweep
 from tests.scheduler.conftest import add_row, row, work

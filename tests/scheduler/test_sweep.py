@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Handoff, Message, PlannedOutreach
 from scheduler import jobs
 from scheduler.queues import get_queue
@@ -215,7 +215,7 @@ def _answer_lost(monkeypatch, fake, *, then_twilio_down: bool = False) -> None:
     """Twilio takes the message but its answer never arrives (a read timeout)."""
     import requests
 
-    from relay.sms_sender import _RebasedHttpClient
+    from relay.messaging.sms_sender import _RebasedHttpClient
 
     original = _RebasedHttpClient.request
 

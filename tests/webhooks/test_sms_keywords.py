@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import AuditEvent, ConsentEvent, Handoff, Patient
-from relay.turns import RASA_DOWN_REPLY
+from relay.inbound.turns import RASA_DOWN_REPLY
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 JAMES, TOM, UNKNOWN = "+13125550145", "+13125550151", "+13125550199"  # Tom's seed consent is false

@@ -3,11 +3,11 @@
 import pytest
 from sqlalchemy import select
 
-from relay import conversations
-from relay.db import session_scope
-from relay.handoffs import open_handoff
+from relay.records import conversations
+from relay.core.db import session_scope
+from relay.messaging.handoffs import open_handoff
 from relay.models import AuditEvent, Conversation, Handoff, Message
-from relay.safety import MEDICAL_REPLY, MENTAL_HEALTH_REPLY
+from relay.inbound.safety import MEDICAL_REPLY, MENTAL_HEALTH_REPLY
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 JAMES, UNKNOWN = "+13125550145", "+13125550199"

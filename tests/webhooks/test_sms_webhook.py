@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Conversation, Handoff, Message
-from relay.turns import RASA_DOWN_REPLY
+from relay.inbound.turns import RASA_DOWN_REPLY
 from tests.webhooks.twilio_helpers import CLINIC_NUMBER, post_sms, twiml_messages
 
 JAMES = "+13125550145"
@@ -48,7 +48,7 @@ def test_a_signature_for_another_url_is_refused(api_client, fresh_demo):
 
 
 def test_a_tampered_body_is_refused(api_client, fresh_demo):
-    from relay.chat import signed_sms_request
+    from relay.ops.chat import signed_sms_request
 
     params, headers = signed_sms_request(from_phone=JAMES, to_phone=CLINIC_NUMBER, body="hi")
     params["Body"] = "something else"
@@ -119,7 +119,7 @@ def test_a_hung_rasa_gets_the_apology_within_the_timeout(api_client, fresh_demo,
     """A Rasa that accepts the connection and never answers (stuck, overloaded)."""
     import socket
 
-    from relay.settings import get_settings
+    from relay.core.settings import get_settings
 
     hung = socket.socket()
     hung.bind(("127.0.0.1", 0))

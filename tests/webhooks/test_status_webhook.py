@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from twilio.request_validator import RequestValidator
 
-from relay import conversations
-from relay.db import session_scope
+from relay.records import conversations
+from relay.core.db import session_scope
 from relay.models import AuditEvent, ConsentEvent, Handoff, Message, Patient, PlannedOutreach
-from relay.settings import get_settings
+from relay.core.settings import get_settings
 from scheduler.settings import get_scheduler_settings
 
 PATH = "/webhooks/twilio/status"

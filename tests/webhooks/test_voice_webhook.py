@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from relay.db import session_scope
+from relay.core.db import session_scope
 from relay.models import Call, CallTurn, Conversation, Handoff, Message
-from relay.settings import get_settings
-from relay.voice_turns import RASA_SLOW
+from relay.core.settings import get_settings
+from relay.inbound.voice_turns import RASA_SLOW
 from tests.webhooks.twilio_helpers import post_sms
 from tests.webhooks.voice_helpers import (
     VOICE_PATH,
@@ -272,7 +272,7 @@ def test_the_call_is_logged_with_duration_and_outcome_and_only_moves_forward(cal
     james = caller()
     james.dial_in()
     james.press("0")
-    with caplog.at_level("INFO", logger="relay.calls"):
+    with caplog.at_level("INFO", logger="relay.records.calls"):
         assert james.hang_up(duration=42) == 204
     call = _call(james.call_sid)
     assert (call.status, call.duration_seconds, call.outcome) == ("completed", 42, "transferred")

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from relay.chat import signed_sms_request
+from relay.ops.chat import signed_sms_request
 
 CLINIC_NUMBER = "+13125550100"
 
@@ -13,7 +13,7 @@ def post_sms(client, *, from_phone: str, body: str, sid: str | None = None, **ov
     if overrides:  # re-sign what is actually sent
         from twilio.request_validator import RequestValidator
 
-        from relay.settings import get_settings
+        from relay.core.settings import get_settings
 
         settings = get_settings()
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from twilio.request_validator import RequestValidator
 
-from relay.settings import get_settings
+from relay.core.settings import get_settings
 from tests.webhooks.twilio_helpers import CLINIC_NUMBER
 
 VOICE_PATH = "/webhooks/twilio/voice"

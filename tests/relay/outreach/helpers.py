@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from relay.models import PlannedOutreach, Referral
-from relay.slots import offer_slots
-from relay.time_windows import TimeWindow
+from relay.scheduling.slots import offer_slots
+from relay.scheduling.time_windows import TimeWindow
 from tests.support import DEMO_TZ, demo_moment, demo_today
 
 NOW = demo_moment(0, "11:00")  # inside allowed hours

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from sqlalchemy import delete, select
 
-from relay.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
-from relay.consent import record_consent
+from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
+from relay.records.consent import record_consent
 from relay.models import Appointment, ConsentEvent, PlannedOutreach, Referral, utcnow
 from relay.outreach.cadence import DEFAULT_CADENCE_FILE, load_cadence
 from relay.outreach.planner import replan_all, replan_appointment, replan_referral
-from relay.outreach.referral_transitions import change_referral_status
+from relay.referrals.transitions import change_referral_status
 from tests.relay.outreach.helpers import NOW, free_slots, referral
 
 DECIDED = (

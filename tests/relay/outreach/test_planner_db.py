@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from relay.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
-from relay.consent import record_consent
+from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
+from relay.records.consent import record_consent
 from relay.models import Patient, PlannedOutreach, Referral, utcnow
 from relay.outreach import OutreachNoLongerApplies
 from relay.outreach.planner import replan_all, replan_appointment, replan_referral, still_applies

@@ -5,10 +5,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.booking import book_slot, live_appointment
+from relay.scheduling.booking import book_slot, live_appointment
 from relay.models import AuditEvent, BookedSlot, PlannedOutreach, Referral
 from relay.outreach.planner import replan_referral
-from relay.outreach.referral_transitions import (
+from relay.referrals.transitions import (
     TRANSITIONS,
     InvalidTransition,
     allowed_transitions,

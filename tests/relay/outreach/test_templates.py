@@ -6,11 +6,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from relay.gsm import is_gsm7, non_gsm_characters, segments
+from relay.language.gsm import is_gsm7, non_gsm_characters, segments
 from relay.models import Referral, Specialist
 from relay.outreach.planner import replan_all
 from relay.outreach.templates import TEXTS, fit, gsm_safe, message_values, render
-from relay.seed import default_demo_file
+from relay.demo.loader import default_demo_file
 from tests.support import demo_moment
 
 NOW = demo_moment(0, "11:00")
@@ -138,7 +138,7 @@ def test_reminders_say_date_time_facility_and_address(db_session):
     ).first()
     text = render(db_session, row, NOW)
     start = james.current_appointment.start_at
-    from relay.timefmt import format_when
+    from relay.language.timefmt import format_when
 
     for part in (format_when(start, "America/Chicago"), "Lakeside Heart Center", "455 N Lake Shore Dr, Suite 300",
                  "Dr. Amara Okafor", "Reply C to confirm or R to reschedule."):  # fmt: skip

@@ -1,0 +1,1 @@
+"""The ground floor: settings, the database engine, the Redis connection, logging, phone numbers."""

@@ -1,0 +1,201 @@
+"""One inbound message, from the webhook to the bot's reply, exactly once.
+
+The inbound row is committed before anything else happens, so the patient's
+message is never lost, whatever happens next; its unique Twilio SID makes a
+retried or doubled webhook a replay of the first one's reply.
+
+Then, before the model, in this order:
+1. carrier keywords (STOP, START, HELP, ...): they mean the same at Twilio
+   whatever the bot thinks, and they work during a handoff too;
+2. emergencies (relay.inbound.safety): 911 / 988 advice and an urgent handoff, also
+   during a handoff and whether Rasa runs or not;
+3. an open handoff: the bot stays silent while a person has the conversation;
+   the patient is told once that someone will reply;
+4. a reply to the clinic's own outreach ("C", "R", a 1-5 rating), understood
+   in the context of that message (relay.inbound.outreach_replies);
+5. otherwise Rasa.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relay.inbound import keywords, outreach_replies, rasa_client, safety
+
+from relay.records import consent, conversations
+
+from relay.scheduling import clinic_hours
+from relay.records.clinics import get_clinic
+from relay.core.db import session_scope
+from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
+from relay.models import Clinic, Message, utcnow
+from relay.core.phones import mask
+from relay.core.settings import get_settings
+
+log = logging.getLogger("relay.inbound.turns")
+
+RASA_DOWN_REPLY = (
+    "Sorry, I can't answer right now. A team member will follow up with you soon. "
+    "For emergencies call 911."
+)
+HANDOFF_ACK_REPLY = "Thanks, a member of our team will reply here soon."
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    replies: list[str]
+    duplicate: bool = False
+
+
+def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: datetime | None = None) -> TurnResult:
+    now = now or utcnow()
+    try:
+        with session_scope() as session:
+            conversation = conversations.find_or_open(session, phone=phone, now=now)
+            inbound = conversations.record_message(
+                session,
+                conversation=conversation,
+                direction="inbound",
+                channel=channel,
+                author="patient",
+                body=body,
+                twilio_sid=sid,
+                now=now,
+            )
+            inbound_id, sender = inbound.id, conversation.public_id
+    except IntegrityError:
+        log.info("duplicate inbound sid=%s from=%s: replaying", sid, mask(phone))
+        return TurnResult(_replay(sid), duplicate=True)
+
+    with session_scope() as session:
+        inbound = session.get(Message, inbound_id)
+        replies = _before_rasa(session, inbound=inbound, now=now)
+        if replies is not None:
+            _store_replies(session, inbound=inbound, replies=replies, author="system")
+            return TurnResult(replies)
+
+    try:
+        texts = [m["text"] for m in rasa_client.send_message(sender=sender, text=body, channel=channel) if m.get("text")]
+        if not texts:
+            # Every turn of ours ends in a reply; none means the action server failed.
+            raise rasa_client.RasaUnavailable("empty reply")
+        rasa_failed = False
+    except rasa_client.RasaUnavailable as exc:
+        log.warning("rasa unavailable (%s) for conversation=%s", exc, sender)
+        texts, rasa_failed = [RASA_DOWN_REPLY], True
+
+    reply = "\n\n".join(texts)
+    with session_scope() as session:
+        inbound = session.get(Message, inbound_id)
+        if rasa_failed:
+            open_handoff(
+                session, conversation=inbound.conversation, reason="rasa_unavailable", priority="normal", now=now
+            )
+        author = "system" if rasa_failed else "bot"
+        _store_replies(session, inbound=inbound, replies=[reply] if reply else [], author=author)
+    return TurnResult([reply] if reply else [])
+
+
+def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[str] | None:
+    """The replies when the message is answered without the model (maybe none); None to ask Rasa.
+
+    A number that opted out still gets answers here and from the bot when it
+    texts us: each of those replies answers a conversation the person started,
+    which an opt-out does not forbid. What it stops is the clinic texting first
+    (reminders, campaigns, staff follow-ups), and those check
+    consent.is_opted_out before sending. (Where the opt-out also reached
+    Twilio, as a STOP to a real number does, Twilio itself blocks every
+    message to the number until it texts START, UNSTOP or YES; the answers
+    then simply do not go out.)
+    """
+    conversation, body = inbound.conversation, inbound.body
+    keyword = keywords.parse(body)
+    if keyword is not None:
+        replies = _keyword_replies(session, keyword=keyword, inbound=inbound, now=now)
+        if replies is not None:
+            return replies
+
+    category = safety.match(body)
+    if category is not None:
+        handoff = open_handoff(
+            session, conversation=conversation, reason=safety.HANDOFF_REASONS[category], priority="urgent", now=now
+        )
+        log.warning(
+            "emergency (%s) in conversation=%s: urgent handoff %s", category, conversation.public_id, handoff.id
+        )
+        return [safety.REPLIES[category]]
+
+    handoff = open_handoff_for(session, conversation=conversation)
+    if handoff is None:
+        return outreach_replies.answer(session, conversation=conversation, body=body, now=now)
+    # Staff have the conversation: store the message for them and keep the bot out.
+    if not acknowledge(session, handoff=handoff, now=now):
+        return []
+    reply = HANDOFF_ACK_REPLY
+    clinic = get_clinic(session)
+    if not _clinic_open(clinic, now):
+        reply += f" Our team is available {clinic_hours.display(clinic)}."
+    return [reply]
+
+
+def _keyword_replies(
+    session: Session, *, keyword: keywords.Keyword, inbound: Message, now: datetime
+) -> list[str] | None:
+    conversation = inbound.conversation
+    clinic = get_clinic(session)
+    if keyword.kind == "help":
+        return [keywords.help_reply(clinic)]
+    if keyword.kind == "opt_in_if_opted_out" and not consent.is_opted_out(session, conversation.phone):
+        return None  # an ordinary "yes": the bot's to answer
+    consented = keyword.kind != "opt_out"
+    consent.record_consent(
+        session,
+        phone=conversation.phone,
+        consented=consented,
+        source=f"sms:{keyword.word}",
+        now=now,
+        conversation_id=conversation.id,
+    )
+    log.info(
+        "consent %s by sms:%s from=%s", "given" if consented else "withdrawn", keyword.word, mask(conversation.phone)
+    )
+    return [keywords.opt_in_reply(clinic) if consented else keywords.opt_out_reply(clinic)]
+
+
+def _clinic_open(clinic: Clinic, now: datetime) -> bool:
+    try:
+        return clinic_hours.is_open(clinic, now)
+    except ValueError:
+        # Unreadable hours: say them anyway rather than promise a quick answer.
+        log.warning("clinic hours %r cannot be parsed", clinic.hours)
+        return False
+
+
+def _store_replies(session: Session, *, inbound: Message, replies: list[str], author: str) -> None:
+    for text in replies:
+        conversations.record_message(
+            session,
+            conversation=inbound.conversation,
+            direction="outbound",
+            channel=inbound.channel,
+            author=author,
+            body=text,
+            in_reply_to=inbound,
+        )
+    inbound.processed_at = utcnow()
+
+
+def _replay(sid: str) -> list[str]:
+    """The reply already given to this SID, waiting for it if the first copy is still in flight."""
+    deadline = time.monotonic() + get_settings().rasa_timeout_seconds + 5
+    while True:
+        with session_scope() as session:
+            inbound = session.scalars(select(Message).filter_by(twilio_sid=sid)).one()
+            if inbound.processed_at is not None or time.monotonic() > deadline:
+                return [m.body for m in conversations.replies_to(session, inbound)]
+        time.sleep(0.1)

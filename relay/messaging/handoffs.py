@@ -1,0 +1,167 @@
+"""Hand a conversation to the staff (the staff's one work list)."""
+
+from datetime import datetime
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from relay.records import audit, consent
+from relay.models import Conversation, Handoff, Message, utcnow
+from relay.messaging.sms_sender import send_sms
+
+
+class HandoffResolved(Exception):
+    """The handoff is closed: staff can no longer act on it."""
+
+
+class RecipientOptedOut(Exception):
+    """The number texted STOP (or never consented): nothing may be sent to it."""
+
+
+def open_handoff(
+    session: Session,
+    *,
+    conversation: Conversation,
+    reason: str,
+    priority: str = "normal",
+    referral_id: int | None = None,
+    now: datetime | None = None,
+) -> Handoff:
+    """Open a handoff, or return the one already open for this conversation.
+
+    One open handoff per conversation keeps the queue free of duplicates; a more
+    urgent reason raises the priority of the open one and takes its place as
+    the reason, since it is what staff must see first.
+    """
+    now = now or utcnow()
+    conversation.needs_staff = True
+    existing = open_handoff_for(session, conversation=conversation)
+    if existing is not None:
+        if _rank(priority) < _rank(existing.priority):
+            audit.record(
+                session,
+                actor="system",
+                action="handoff.escalated",
+                patient_id=conversation.patient_id,
+                conversation_id=conversation.id,
+                details={
+                    "handoff_id": existing.id,
+                    "from_reason": existing.reason,
+                    "reason": reason,
+                    "from_priority": existing.priority,
+                    "priority": priority,
+                },
+                now=now,
+            )
+            existing.priority, existing.reason = priority, reason
+        return existing
+    handoff = Handoff(
+        conversation_id=conversation.id,
+        patient_id=conversation.patient_id,
+        referral_id=referral_id,
+        priority=priority,
+        reason=reason,
+        opened_at=now,
+    )
+    session.add(handoff)
+    session.flush()
+    audit.record(
+        session,
+        actor="system",
+        action="handoff.opened",
+        patient_id=conversation.patient_id,
+        conversation_id=conversation.id,
+        details={"handoff_id": handoff.id, "reason": reason, "priority": priority},
+        now=now,
+    )
+    return handoff
+
+
+def open_handoff_for(session: Session, *, conversation: Conversation) -> Handoff | None:
+    return session.scalars(
+        select(Handoff).filter_by(conversation_id=conversation.id, status="open").order_by(Handoff.id)
+    ).first()
+
+
+def acknowledge(session: Session, *, handoff: Handoff, now: datetime) -> bool:
+    """Mark the handoff as acknowledged to the patient; True only for the first caller.
+
+    A conditional UPDATE rather than read-then-write, so two messages arriving
+    together cannot both send the "we'll reply soon" text.
+    """
+    result = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff.id, Handoff.acknowledged_at.is_(None))
+        .values(acknowledged_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(handoff, ["acknowledged_at"])
+    return result.rowcount == 1
+
+
+def queue(session: Session, *, status: str | None = None) -> list[Handoff]:
+    """The staff's work list: most urgent first, then the longest waiting."""
+    query = select(Handoff).order_by(_rank_sql(), Handoff.opened_at, Handoff.id)
+    if status is not None:
+        query = query.filter_by(status=status)
+    return list(session.scalars(query))
+
+
+def reply(session: Session, *, handoff: Handoff, body: str, actor: str, now: datetime | None = None) -> Message:
+    """A staff member answers the patient by SMS, from the clinic's number.
+
+    Raises HandoffResolved, RecipientOptedOut, or SmsSendError (from Twilio).
+    """
+    now = now or utcnow()
+    if handoff.status != "open":
+        raise HandoffResolved(f"handoff {handoff.id} is {handoff.status}")
+    conversation = handoff.conversation
+    if consent.is_opted_out(session, conversation.phone):
+        raise RecipientOptedOut("the number has opted out of texts; it must text START first")
+    message = send_sms(session, conversation=conversation, body=body, author="staff", now=now)
+    audit.record(
+        session,
+        actor=actor,
+        action="handoff.replied",
+        patient_id=conversation.patient_id,
+        conversation_id=conversation.id,
+        details={"handoff_id": handoff.id, "message_id": message.id},
+        now=now,
+    )
+    return message
+
+
+def resolve(session: Session, *, handoff: Handoff, actor: str, now: datetime | None = None) -> Handoff:
+    """Close the handoff and give the conversation back to the bot.
+
+    Raises HandoffResolved when it is already closed.
+    """
+    now = now or utcnow()
+    if handoff.status != "open":
+        raise HandoffResolved(f"handoff {handoff.id} is already {handoff.status}")
+    handoff.status, handoff.resolved_at = "resolved", now
+    session.flush()
+    conversation = handoff.conversation
+    if open_handoff_for(session, conversation=conversation) is None:
+        conversation.needs_staff = False
+    audit.record(
+        session,
+        actor=actor,
+        action="handoff.resolved",
+        patient_id=conversation.patient_id,
+        conversation_id=conversation.id,
+        details={"handoff_id": handoff.id, "reason": handoff.reason},
+        now=now,
+    )
+    return handoff
+
+
+_RANKS = {"urgent": 0, "high": 1, "normal": 2}
+
+
+def _rank(priority: str) -> int:
+    return _RANKS.get(priority, len(_RANKS))
+
+
+def _rank_sql():  # noqa: ANN202
+    return case(_RANKS, value=Handoff.priority, else_=len(_RANKS))

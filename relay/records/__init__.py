@@ -1,0 +1,1 @@
+"""What is stored about a contact: conversations and calls, the consent ledger, the audit trail, FAQ entries, the clinic row."""

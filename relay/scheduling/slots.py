@@ -1,0 +1,255 @@
+"""Real open slots: a specialist's weekly hours, minus what is taken, inside what was asked.
+
+The core (`open_slots`, `nearest_open_slots`, `slot_block`) is pure so property
+tests can hammer it; `offer_slots` loads the specialist's hours and taken slots
+and calls it.
+
+Slots are laid out per day in local wall-clock time (start, start + slot, ...
+while the slot still ends inside the block) and only then turned into
+instants, so a DST change moves no slot off its grid. A wall-clock time that
+does not exist that day (spring forward) is no slot; one that happens twice
+(fall back) is one slot, at its first occurrence. Results are aware UTC
+datetimes, compared as instants: aware datetimes in different zones are not
+reliably equal across a fold (PEP 495), so everything is turned to UTC first.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay.models import BookedSlot, WeeklyAvailability
+from relay.scheduling.time_windows import TimeWindow
+from relay.language.timefmt import require_aware
+
+# Nobody can get to a visit that starts in ten minutes; offers leave time to travel.
+MIN_LEAD = timedelta(hours=2)
+# How far past the window to look for alternatives when nothing fits it.
+ALTERNATIVES_HORIZON = timedelta(days=60)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One weekly working block in local clinic time (weekday 0 = Monday)."""
+
+    weekday: int
+    start: time
+    end: time
+    slot_minutes: int
+
+    def __post_init__(self) -> None:
+        if self.slot_minutes <= 0:
+            raise ValueError("slot_minutes must be positive")
+        if not 0 <= self.weekday <= 6:
+            raise ValueError("weekday must be 0 (Monday) to 6 (Sunday)")
+
+
+@dataclass(frozen=True)
+class SlotOffer:
+    slots: list[datetime]
+    in_window: bool  # False: nothing fitted the window, these are the nearest alternatives
+
+
+def open_slots(
+    *,
+    blocks: list[Block],
+    taken: set[datetime],
+    window: TimeWindow,
+    now: datetime,
+    tz: str,
+    limit: int = 3,
+    min_lead: timedelta = MIN_LEAD,
+) -> list[datetime]:
+    """Up to `limit` free slots inside the window, best first.
+
+    Best is nearest to `window.preferred` (ties: earlier first); without a
+    preferred time (and for asap) simply earliest first.
+    """
+    _check_window(window, now)
+    zone = ZoneInfo(tz)
+    earliest = max(window.start.astimezone(UTC), (now + min_lead).astimezone(UTC))
+    fitting = [
+        slot
+        for slot in _free_slots(blocks, _as_instants(taken), earliest, window.end.astimezone(UTC), zone)
+        if _fits(window, slot.astimezone(zone))
+    ]
+    return sorted(fitting, key=_closeness(window))[: max(limit, 0)]
+
+
+def nearest_open_slots(
+    *,
+    blocks: list[Block],
+    taken: set[datetime],
+    window: TimeWindow,
+    now: datetime,
+    tz: str,
+    limit: int = 3,
+    min_lead: timedelta = MIN_LEAD,
+    horizon: timedelta = ALTERNATIVES_HORIZON,
+) -> list[datetime]:
+    """The `limit` free slots nearest to what was asked, in time order.
+
+    For when nothing fits the window: distance is to the preferred time if one
+    was named, else to the nearest requested stretch (the window, or each day's
+    part of it, e.g. Friday 08:00-12:00 for "friday morning").
+    """
+    _check_window(window, now)
+    zone = ZoneInfo(tz)
+    earliest = (now + min_lead).astimezone(UTC)
+    latest = max(window.end.astimezone(UTC), earliest) + horizon
+    free = list(_free_slots(blocks, _as_instants(taken), earliest, latest, zone))
+    if window.preferred is not None:
+        target = window.preferred.astimezone(UTC)
+        distance = lambda slot: abs(slot - target)  # noqa: E731
+    else:
+        stretches = requested_stretches(window, tz)
+        distance = lambda slot: _distance_to(stretches, slot)  # noqa: E731
+    return sorted(sorted(free, key=lambda slot: (distance(slot), slot))[: max(limit, 0)])
+
+
+def slot_block(*, blocks: list[Block], start_at: datetime, tz: str) -> Block | None:
+    """The block whose grid has a slot starting at `start_at`, if any.
+
+    Booking re-checks a time with this, through the same generator that made
+    the offer, so a stale or forged offer cannot book an off-grid time.
+    """
+    require_aware(start_at, "start_at")
+    zone = ZoneInfo(tz)
+    instant = start_at.astimezone(UTC)
+    day = instant.astimezone(zone).date()
+    for slot, block in _day_slots(blocks, day, zone):
+        if slot == instant:
+            return block
+    return None
+
+
+def requested_stretches(window: TimeWindow, tz: str) -> list[tuple[datetime, datetime]]:
+    """The window as UTC intervals: one per day when a part of day or a set of days applies."""
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    if window.part_of_day is None and window.days is None:
+        return [(start, end)]
+    zone = ZoneInfo(tz)
+    part_start, part_end = window.part_of_day or (time.min, time.max)
+    stretches = []
+    for day in _local_days(start, end, zone):
+        if window.days is not None and day not in window.days:
+            continue
+        lo = max(_wall(day, part_start, zone), start)
+        hi = min(_wall(day, part_end, zone), end)
+        if lo < hi:
+            stretches.append((lo, hi))
+    return stretches
+
+
+# --- the database edge -------------------------------------------------------
+
+
+def load_blocks(session: Session, *, specialist_id: int) -> list[Block]:
+    rows = session.scalars(select(WeeklyAvailability).filter_by(specialist_id=specialist_id))
+    return [Block(weekday=r.weekday, start=r.start_time, end=r.end_time, slot_minutes=r.slot_minutes) for r in rows]
+
+
+def load_taken(session: Session, *, specialist_id: int, since: datetime) -> set[datetime]:
+    rows = session.scalars(
+        select(BookedSlot.start_at).where(BookedSlot.specialist_id == specialist_id, BookedSlot.start_at >= since)
+    )
+    return set(rows)
+
+
+def offer_slots(
+    session: Session, *, specialist_id: int, window: TimeWindow, now: datetime, tz: str, limit: int = 3
+) -> SlotOffer:
+    """Slots to offer for the window; failing that, the nearest ones (in_window=False)."""
+    blocks = load_blocks(session, specialist_id=specialist_id)
+    # A day back covers any slot still ahead of now + lead, whatever the zone.
+    taken = load_taken(session, specialist_id=specialist_id, since=now - timedelta(days=1))
+    found = open_slots(blocks=blocks, taken=taken, window=window, now=now, tz=tz, limit=limit)
+    if found:
+        return SlotOffer(slots=found, in_window=True)
+    nearest = nearest_open_slots(blocks=blocks, taken=taken, window=window, now=now, tz=tz, limit=limit)
+    return SlotOffer(slots=nearest, in_window=False)
+
+
+# --- the grid ----------------------------------------------------------------
+
+
+def _check_window(window: TimeWindow, now: datetime) -> None:
+    require_aware(now, "now")
+    require_aware(window.start, "window.start")
+    require_aware(window.end, "window.end")
+    if window.preferred is not None:
+        require_aware(window.preferred, "window.preferred")
+
+
+def _as_instants(moments: Iterable[datetime]) -> set[datetime]:
+    return {require_aware(m, "taken slot").astimezone(UTC) for m in moments}
+
+
+def _wall(day: date, moment: time, zone: ZoneInfo) -> datetime:
+    """A wall-clock time on a local day as a UTC instant; time.max means the day's end."""
+    if moment == time.max:
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    return datetime.combine(day, moment, tzinfo=zone).astimezone(UTC)
+
+
+def _local_days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
+    if end <= start:
+        return
+    day = start.astimezone(zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _day_slots(blocks: list[Block], day: date, zone: ZoneInfo) -> Iterator[tuple[datetime, Block]]:
+    """Every slot of the day's blocks as (UTC instant, block); wall-clock times that don't exist are skipped."""
+    for block in blocks:
+        if block.weekday != day.weekday():
+            continue
+        minute = block.start.hour * 60 + block.start.minute
+        end = block.end.hour * 60 + block.end.minute
+        while minute + block.slot_minutes <= end:
+            wall = datetime.combine(day, time(minute // 60, minute % 60))
+            instant = wall.replace(tzinfo=zone).astimezone(UTC)
+            # In a spring-forward gap the wall time maps to another wall time: not a real slot.
+            if instant.astimezone(zone).replace(tzinfo=None) == wall:
+                yield instant, block
+            minute += block.slot_minutes
+
+
+def _free_slots(
+    blocks: list[Block], taken: set[datetime], start: datetime, end: datetime, zone: ZoneInfo
+) -> Iterator[datetime]:
+    """Distinct free slot instants in [start, end), in time order."""
+    for day in _local_days(start, end, zone):
+        day_slots = {slot for slot, _ in _day_slots(blocks, day, zone)}
+        yield from sorted(s for s in day_slots if start <= s < end and s not in taken)
+
+
+def _fits(window: TimeWindow, local: datetime) -> bool:
+    if window.days is not None and local.date() not in window.days:
+        return False
+    if window.part_of_day is not None:
+        part_start, part_end = window.part_of_day
+        return part_start <= local.time() < part_end
+    return True
+
+
+def _closeness(window: TimeWindow):  # noqa: ANN202
+    if window.preferred is None or window.asap:
+        return lambda slot: slot
+    target = window.preferred.astimezone(UTC)
+    return lambda slot: (abs(slot - target), slot)
+
+
+def _distance_to(stretches: list[tuple[datetime, datetime]], slot: datetime) -> timedelta:
+    if not stretches:
+        return timedelta.max
+    return min(
+        timedelta(0) if lo <= slot < hi else (lo - slot if slot < lo else slot - hi + timedelta(microseconds=1))
+        for lo, hi in stretches
+    )
