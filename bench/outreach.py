@@ -1,7 +1,7 @@
 """Outreach benchmarks: planning 100,000 appointments, and sending due rows to a local fake Twilio.
 
 Everything runs on the real parts: the database of DATABASE_URL, a real Redis,
-real worker processes (`relay serve worker`: RQ with its cron sweep and
+real worker processes (`relay serve worker` beside one `relay serve cron`: RQ with its cron sweep and
 scheduler), and the official twilio client posting to tests/fake_twilio.py,
 which runs in a process of its own so that nothing else in the bench process
 can slow it down. Every figure comes with a baseline measured in the same run
@@ -61,8 +61,8 @@ demo clinic's own rows are set aside first, so only these go out):
 
 Worker memory (MB)
 ------------------
-Each worker's process tree (the RQ worker, its cron child and, in one worker,
-RQ's scheduler child), sampled every 0.2 s with psutil from its start until it
+Each worker's process tree (the RQ worker and, in one worker, RQ's scheduler
+child; RQ's cron is a process of its own, not a worker's), sampled every 0.2 s with psutil from its start until it
 stops. Forked children share pages, so the tree is measured as PSS (each
 shared page divided among its sharers: what the tree costs the machine; the
 target is judged on it) and as the plain sum of RSS (shared pages counted once
@@ -431,7 +431,7 @@ def _pure_facts(database_url: str, *, now: datetime) -> list[tuple]:
     from relay.core.db import session_scope
     from relay.models import Appointment, Patient, Referral
     from relay.outreach.cadence import load_cadence
-    from relay.outreach.planner import AppointmentFacts, Audience, ReferralFacts
+    from relay.outreach.plan import AppointmentFacts, Audience, ReferralFacts
 
     cadence = load_cadence()
     with session_scope(database_url) as session:
@@ -461,7 +461,7 @@ def _pure_facts(database_url: str, *, now: datetime) -> list[tuple]:
 def pure_planning_seconds(facts: list[tuple], *, now: datetime) -> tuple[float, int]:
     """Seconds the pure planning functions take over `facts`, and how many rows they want."""
     from relay.outreach.cadence import load_cadence
-    from relay.outreach.planner import plan_appointment, plan_referral, planning_state
+    from relay.outreach.plan import plan_appointment, plan_referral, planning_state
 
     cadence = load_cadence()
     wanted = 0
@@ -476,7 +476,7 @@ def pure_planning_seconds(facts: list[tuple], *, now: datetime) -> tuple[float, 
 def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: datetime, progress_factory) -> dict:  # noqa: ANN001
     from relay.core.db import session_scope
     from relay.models import Appointment, PlannedOutreach
-    from relay.outreach.planner import replan_all
+    from relay.outreach.bulk import replan_all
 
     url = bench.database_url
     started = time.perf_counter()
@@ -570,8 +570,9 @@ def choose_dispatch_rows(database_url: str, count: int) -> list[DispatchRow]:
 class WorkerPool:
     """`count` real worker processes (`relay serve worker`), and the memory of each one's process tree.
 
-    A tree is the RQ worker, its cron child and, in one of them, RQ's
-    scheduler child. Their resident sizes overlap (forked children share the
+    A tree is the RQ worker and, in one of them, RQ's scheduler child. RQ's
+    cron runs beside them as one process of its own (`relay serve cron`),
+    as in the Procfile; it is not a worker's, so it is not measured. Their resident sizes overlap (forked children share the
     parent's pages until they write to them), so a tree is measured twice:
     PSS, each shared page divided among the processes sharing it (what the
     tree really costs, and what the target is judged on), and the plain sum
@@ -581,6 +582,7 @@ class WorkerPool:
     def __init__(self, bench: BenchEnvironment, count: int) -> None:
         self.bench = bench
         self.processes = [bench.relay("serve", "worker", log=f"worker-{count}x-{n}") for n in range(count)]
+        self.cron = bench.relay("serve", "cron", log=f"cron-{count}x")
         self.peak = [{"pss_mb": 0.0, "rss_sum_mb": 0.0, "processes": 0} for _ in range(count)]
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -590,7 +592,7 @@ class WorkerPool:
 
         redis = self.bench.redis()
         _wait(lambda: len(Worker.all(connection=redis)) >= len(self.processes), 60, "the RQ workers")
-        time.sleep(2)  # let each worker's first cron sweep run and settle
+        time.sleep(2)  # let the cron's first sweep run and settle
         self.idle = self.memory()
         self._sampler.start()
 
@@ -605,9 +607,9 @@ class WorkerPool:
 
     def stop(self) -> None:
         self._stop.set()
-        for process in self.processes:
+        for process in [*self.processes, self.cron]:
             process.send_signal(signal.SIGTERM)  # RQ's warm shutdown: the current job finishes
-        for process in self.processes:
+        for process in [*self.processes, self.cron]:
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from bench.sms import CLINIC_NUMBER, SCRIPT
 
 GROUPS = (
-    ("waiting for Rasa", ("relay/rasa_client.py",)),
+    ("waiting for Rasa", ("relay/inbound/rasa_client.py",)),
     ("database (SQLAlchemy + driver)", ("sqlalchemy/", "sqlite3", "psycopg")),
     ("signature check (twilio)", ("twilio/request_validator",)),
     ("TwiML (twilio)", ("twilio/twiml",)),
@@ -47,7 +47,7 @@ def profile_turns(*, base_url: str, auth_token: str, phone: str, turns: int = 35
     # cumulative time of our one call into Rasa, and take it out of 'other'.
     rasa_wait = sum(
         cumtime for (filename, _l, func), (_c, _n, _t, cumtime, _cl) in stats.stats.items()
-        if filename.endswith("relay/rasa_client.py") and func == "send_message"
+        if filename.endswith("relay/inbound/rasa_client.py") and func == "send_message"
     )  # fmt: skip
     rasa_own = totals["waiting for Rasa"]
     totals["other"] = max(0.0, totals["other"] - (rasa_wait - rasa_own))

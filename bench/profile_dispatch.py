@@ -47,7 +47,7 @@ def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
     with bench_environment() as bench, _environment(bench.env):
         from relay.core.db import dispose_engines, session_scope
         from relay.models import PlannedOutreach
-        from relay.outreach.planner import replan_all
+        from relay.outreach.bulk import replan_all
         from scheduler.jobs import send_outreach_batch
         from scheduler.sweep import MAX_ROWS_PER_JOB
 
@@ -88,10 +88,9 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
     from relay.core.db import dispose_engines
     from relay.core.redis_conn import get_redis
     from relay.core.settings import get_settings
-    from scheduler.settings import get_scheduler_settings
 
     def forget() -> None:
-        get_settings.cache_clear(), get_scheduler_settings.cache_clear(), get_redis.cache_clear()
+        get_settings.cache_clear(), get_redis.cache_clear()
         dispose_engines()
 
     saved = dict(os.environ)

@@ -87,7 +87,7 @@ class Stack:
         settings = get_settings()
         self.twilio = FakeTwilio(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()).start()
         self.env["TWILIO_API_BASE_URL"] = self.twilio.base_url
-        for name in ("actions", "rasa", "api", "worker"):
+        for name in ("actions", "rasa", "api", "worker", "cron"):
             self.processes[name] = self._relay("serve", name, log=name)
         _wait(lambda: httpx.get(f"http://127.0.0.1:{self.action_port}/health").status_code == 200, 90, "action server")
         _wait(lambda: bool(httpx.get(f"{self.rasa_url}/status").json().get("model_file")), 240, "Rasa")

@@ -1,18 +1,20 @@
-"""What RQ's cron runs (rq.cron): the outreach sweep, every `OUTREACH_SWEEP_INTERVAL_SECONDS`.
+"""RQ's cron schedule (rq.cron): the outreach sweep, every `OUTREACH_SWEEP_INTERVAL_SECONDS`.
 
-Loaded by the worker process (scheduler.worker starts RQ's CronScheduler next
-to the worker); `rq cron scheduler.cron` runs the same schedule alone.
-Every worker process runs its own cron, so with several workers the sweep
-runs more often; a sweep is idempotent, so that only costs a few queries.
+RQ's cron runs as a process of its own (`relay serve cron`, one line of the
+Procfile, which runs `rq cron scheduler.cron`), not inside the workers: however
+many workers run, there is exactly one sweep schedule. A second schedule
+would do no harm (a sweep is idempotent) but would only cost queries. The
+follow-up sweeps that keep the workers busy between ticks are scheduled by
+the sweeps themselves (scheduler.sweep).
 """
 
 from rq import cron
 
+from relay.core.settings import get_settings
 from scheduler.queues import SWEEP_QUEUE
-from scheduler.settings import get_scheduler_settings
 from scheduler.sweep import run_sweep
 
-_interval = get_scheduler_settings().sweep_interval_seconds
+_interval = get_settings().outreach_sweep_interval_seconds
 
 cron.register(
     run_sweep,

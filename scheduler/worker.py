@@ -1,9 +1,7 @@
-"""The worker process: an RQ worker (with RQ's scheduler) and RQ's cron next to it.
+"""The worker process: an RQ worker, with RQ's scheduler for the follow-up sweeps (`relay serve worker`).
 
-RQ's CronScheduler runs its own loop and signal handlers, so like RQ's
-scheduler it gets a forked child process of the worker: `relay serve worker`
-stays one process to start and stop. The child stops when the worker tells
-it to, and also on its own if the worker dies without telling (SIGKILL).
+RQ's cron, which starts the periodic sweep, is a process of its own
+(scheduler.cron), so the number of workers never multiplies the schedule.
 
 Jobs run in the worker process itself (RQ's SimpleWorker), not in a work
 horse forked for each job as RQ's default Worker does. A send job is a few
@@ -19,74 +17,23 @@ those rows exactly as it does after a killed horse (scheduler.sweep).
 """
 
 import gc
-import logging
-import os
-import signal
-from multiprocessing import get_context
-from multiprocessing.process import BaseProcess
 
-from redis import Redis
 from rq import SimpleWorker
-from rq.cron import CronScheduler
-from rq.exceptions import StopRequested
 
+from relay.core.logs import configure
 from relay.core.redis_conn import get_redis
-from relay.core.settings import get_settings
 from scheduler.queues import QUEUE_NAMES
-
-CRON_CONFIG = "scheduler.cron"
-
-log = logging.getLogger("relay.scheduler.worker")
-
-
-class _WorkerBoundCron(CronScheduler):
-    """RQ's cron scheduler, which stops once the worker that started it is gone."""
-
-    def __init__(self, *args, worker_pid: int, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
-        self.worker_pid = worker_pid
-
-    def heartbeat(self) -> None:
-        if os.getppid() != self.worker_pid:
-            raise StopRequested()
-        super().heartbeat()
-
-
-def _run_cron(redis_url: str, worker_pid: int) -> None:
-    # A connection of its own: sockets are not shared across fork.
-    scheduler = _WorkerBoundCron(connection=Redis.from_url(redis_url), worker_pid=worker_pid)
-    scheduler.load_config_from_file(CRON_CONFIG)
-    scheduler.start()
-
-
-def start_cron() -> BaseProcess:
-    process = get_context("fork").Process(
-        target=_run_cron, args=(get_settings().redis_url, os.getpid()), name="relay-cron", daemon=True
-    )
-    process.start()
-    return process
-
-
-def stop_cron(process: BaseProcess, timeout: float = 10.0) -> None:
-    if process.is_alive():
-        os.kill(process.pid, signal.SIGTERM)
-    process.join(timeout)
-    if process.is_alive():
-        process.kill()
-        process.join()
 
 
 def load_job_code() -> None:
-    """Import what the jobs run, before the cron and scheduler children are forked.
+    """Import what the jobs run, before RQ's scheduler child is forked.
 
     A forked child shares its parent's memory pages until one of them writes
     to a page. Imported first, the app's modules (SQLAlchemy models, the
-    twilio client, the templates) sit in pages the children share, instead of
-    the cron child importing its own copy of everything (it imports the sweep
-    to register it) and the worker its own. gc.freeze() keeps the garbage
-    collector from writing to (and so copying) those objects' pages later.
+    twilio client, the templates) sit in pages the child shares instead of
+    copies of its own. gc.freeze() keeps the garbage collector from writing
+    to (and so copying) those objects' pages later.
     """
-    import relay.outreach.templates  # noqa: F401
     import scheduler.jobs  # noqa: F401
     import scheduler.sweep  # noqa: F401
 
@@ -95,9 +42,9 @@ def load_job_code() -> None:
 
 def run_worker() -> None:
     load_job_code()
-    cron = start_cron()
-    try:
-        worker = SimpleWorker(list(QUEUE_NAMES), connection=get_redis())
-        worker.work(with_scheduler=True)
-    finally:
-        stop_cron(cron)
+    SimpleWorker(list(QUEUE_NAMES), connection=get_redis()).work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    configure()
+    run_worker()

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, wait_until
+from tests.support import free_port
 
 _TMP = Path(tempfile.mkdtemp(prefix="relay-tests-"))
 
 # Settings are read from the environment, so fix them before relay is imported.
-os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or f"sqlite:///{_TMP / 'relay.core.db'}"
+os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or f"sqlite:///{_TMP / 'relay.db'}"
 os.environ["TWILIO_AUTH_TOKEN"] = "test-auth-token"
 os.environ["TWILIO_ACCOUNT_SID"] = "AC" + "1" * 32
 os.environ["API_TOKEN"] = "test-api-token"
@@ -30,6 +30,9 @@ os.environ["RASA_TIMEOUT_SECONDS"] = os.environ.get("RASA_TIMEOUT_SECONDS", "15"
 os.environ.pop("RELAY_ENV", None)
 
 API_TOKEN = os.environ["API_TOKEN"]
+
+# The outreach engine's fixtures (outreach_env, stub_plan, daytime), for every test that drives it.
+pytest_plugins = ["tests.outreach_support"]
 
 
 def _start_embedded_redis() -> subprocess.Popen:

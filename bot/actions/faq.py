@@ -5,6 +5,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.handoff import misunderstood
 from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
 from relay.records.faq import answer_for
@@ -42,8 +43,6 @@ class ActionAnswerFaq(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         if answer_from_faq(dispatcher, tracker):
             return []
-        from bot.actions.handoff import misunderstood  # handoff imports this module
-
         if tracker.get_intent_of_latest_message() == "out_of_scope":
             misunderstood(dispatcher, tracker, "utter_out_of_scope")
             return []

@@ -6,7 +6,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
-from bot.actions.faq import answer_from_faq
 from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
 from relay.messaging.handoffs import open_handoff
@@ -55,16 +54,3 @@ def previous_answer_was_a_miss(tracker: Tracker) -> bool:
             if (event.get("metadata") or {}).get("utter_action") in MISSED:
                 return True
     return False
-
-
-class ActionDefaultFallback(Action):
-    """Low NLU confidence. The FAQ table gets a look first: an entry added since
-    the last training is exactly what the model cannot know."""
-
-    def name(self) -> str:
-        return "action_default_fallback"
-
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        if not answer_from_faq(dispatcher, tracker):
-            misunderstood(dispatcher, tracker, "utter_default")
-        return []

@@ -1,11 +1,12 @@
 """Logging setup. Logs carry ids, codes and masked numbers; never bodies or names."""
 
 import logging
-import os
+
+from relay.core.settings import get_settings
 
 
 def configure(level: str | None = None) -> None:
     logging.basicConfig(
-        level=(level or os.environ.get("LOG_LEVEL", "INFO")).upper(),
+        level=(level or get_settings().log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )

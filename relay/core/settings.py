@@ -1,7 +1,12 @@
 """One settings object for every Relay process, read from the environment.
 
 Dev defaults work out of the box; `RELAY_ENV=production` refuses the
-placeholder secrets so a real deployment cannot start with them.
+placeholder secrets so a real deployment cannot start with them. The outreach
+engine's execution knobs carry the `OUTREACH_` prefix (`OUTREACH_MAX_ATTEMPTS=3`);
+what the clinic decides about outreach (cadences, quiet hours, the daily cap,
+the sender's messages per second) is in the cadence file
+(relay/outreach/cadence.yaml, or `RELAY_CADENCE_FILE`), and the two
+`OUTREACH_` values that override it are for tests and `make bench`.
 """
 
 from functools import lru_cache
@@ -24,7 +29,7 @@ class Settings(BaseSettings):
 
     relay_env: str = "development"
 
-    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relay.core.db'}"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relay.db'}"
     redis_url: str = ""  # empty: `make run` starts the embedded redis-server
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_port: int = 5055
@@ -49,6 +54,51 @@ class Settings(BaseSettings):
     verification_minutes: int = 30
     verification_max_attempts: int = 3
 
+    log_level: str = "INFO"
+    # Where `relay serve api` listens; loopback unless a proxy on another host needs it.
+    api_host: str = "127.0.0.1"
+    # The outreach cadence file; empty: relay/outreach/cadence.yaml.
+    relay_cadence_file: str = ""
+
+    # --- the outreach engine's execution (OUTREACH_*) -----------------------
+    # Timing invariant: a send job can hold a row in `sending` for at most
+    # `outreach_send_job_timeout_seconds` (RQ kills the job then), so
+    # `outreach_sending_grace_seconds` must be larger: only after it may the
+    # sweep assume the job is dead and resolve the row.
+    #
+    # The periodic sweep (RQ cron), and how many rows may wait in RQ at once:
+    # a sweep queues due rows only up to that (scheduler.sweep). Sweeps come
+    # about every 1 to 2 s while rows are left behind, so this must outlast
+    # 2 s of the workers' pace: 500 starved two workers at about 280 sends/s.
+    outreach_sweep_interval_seconds: int = 30
+    outreach_sweep_batch_size: int = 2000
+    # A row `queued` this long whose RQ job is gone (Redis flushed) is queued again.
+    outreach_queued_recovery_seconds: int = 60
+    # A row `sending` this long belongs to a dead job (see the invariant above).
+    outreach_sending_grace_seconds: int = 300
+    # How long the sweep keeps trying to find out whether an interrupted send
+    # went out before it hands the row to staff (state failed, "send_unconfirmed").
+    outreach_unconfirmed_review_seconds: int = 3600
+    outreach_send_job_timeout_seconds: int = 60
+    # Temporary failures (network, 429, 5xx, 30003): retries with exponential
+    # backoff base * 2^(attempt-1), capped, plus up to `backoff_jitter` of it at random.
+    outreach_max_attempts: int = 5
+    outreach_backoff_base_seconds: float = 60.0
+    outreach_backoff_max_seconds: float = 3600.0
+    outreach_backoff_jitter: float = 0.25
+    # Messages per second per sender number; unset: the cadence file's. 0 turns it off.
+    outreach_rate_limit_per_second: int | None = None
+    # The window is 1 s plus this guard, so jitter between taking a slot and
+    # the request reaching Twilio cannot squeeze N+1 sends into one second there.
+    outreach_rate_limit_guard_ms: int = 100
+    # How long a send job waits for a slot before giving the row back to the sweep.
+    outreach_rate_limit_max_wait_seconds: float = 20.0
+    outreach_rate_limit_retry_seconds: float = 5.0
+    # Automated messages per patient per local day; unset: the cadence file's.
+    outreach_daily_cap: int | None = None
+    # Messages the stuck-send lookup reads from Twilio (newest first, one page).
+    outreach_lookup_page_size: int = 50
+
     @property
     def is_production(self) -> bool:
         return self.relay_env.lower() == "production"
@@ -61,6 +111,12 @@ class Settings(BaseSettings):
     @property
     def rasa_port(self) -> int:
         return urlparse(self.rasa_url).port or 5005
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_job(self) -> "Settings":
+        if self.outreach_sending_grace_seconds <= self.outreach_send_job_timeout_seconds:
+            raise ValueError("OUTREACH_SENDING_GRACE_SECONDS must exceed OUTREACH_SEND_JOB_TIMEOUT_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> "Settings":

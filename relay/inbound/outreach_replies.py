@@ -19,6 +19,7 @@ from relay.records.clinics import get_clinic
 from relay.messaging.handoffs import open_handoff
 from relay.models import Appointment, Conversation, PlannedOutreach, Referral, ReviewRating
 from relay.referrals.patient_requests import LIVE_APPOINTMENT_STATUSES
+from relay.language.languages import Language, language_of
 from relay.language.timefmt import format_when
 
 # How long after our message a bare "C", "R" or "4" still refers to it.
@@ -28,13 +29,13 @@ RESCHEDULE_KINDS = ("confirmation", "reminder", "scheduling_invite", "scheduling
 _RATING = re.compile(r"^\s*([1-5])\s*(?:stars?|/\s*5|out of 5|de 5|estrellas?)?\s*[.!]*\s*$", re.IGNORECASE)
 
 TEXTS = {
-    "en": {
+    Language.EN: {
         "confirmed": "Thank you, your appointment with {specialist} on {when} at {facility} is confirmed.",
         "thanks_review": "Thank you! If you have a minute, please share it in a review: {review_url}",
         "thanks": "Thank you for your feedback!",
         "sorry": "We are sorry your visit was not better. A member of our team will contact you to make it right.",
     },
-    "es": {
+    Language.ES: {
         "confirmed": "Gracias, su cita con {specialist} el {when} en {facility} esta confirmada.",
         "thanks_review": "Gracias! Si tiene un minuto, comparta su opinion aqui: {review_url}",
         "thanks": "Gracias por su opinion!",
@@ -82,8 +83,8 @@ def answer(session: Session, *, conversation: Conversation, body: str, now: date
     return None
 
 
-def _texts(conversation: Conversation) -> dict[str, str]:
-    return TEXTS.get(conversation.patient.language, TEXTS["en"])
+def _language(conversation: Conversation) -> Language:
+    return language_of(conversation.patient.language if conversation.patient else None)
 
 
 def _confirm(session: Session, *, outreach: PlannedOutreach, conversation: Conversation, now: datetime) -> list[str] | None:
@@ -93,9 +94,12 @@ def _confirm(session: Session, *, outreach: PlannedOutreach, conversation: Conve
     confirm_appointment(session, appointment=appointment, now=now, actor="patient:outreach_reply")
     clinic = get_clinic(session)
     specialist = appointment.specialist
+    language = _language(conversation)
     return [
-        _texts(conversation)["confirmed"].format(
-            specialist=specialist.name, when=format_when(appointment.start_at, clinic.timezone), facility=specialist.facility
+        TEXTS[language]["confirmed"].format(
+            specialist=specialist.name,
+            when=format_when(appointment.start_at, clinic.timezone, language),
+            facility=specialist.facility,
         )
     ]
 
@@ -116,7 +120,7 @@ def _rate(session: Session, *, outreach: PlannedOutreach, conversation: Conversa
         session, actor="patient", action="review.rated", patient_id=conversation.patient_id,
         referral_id=referral.id, conversation_id=conversation.id, details={"rating": rating}, now=now,
     )  # fmt: skip
-    texts = _texts(conversation)
+    texts = TEXTS[_language(conversation)]
     if rating >= 4:
         review_url = get_clinic(session).review_url
         return [texts["thanks_review"].format(review_url=review_url) if review_url else texts["thanks"]]

@@ -1,7 +1,20 @@
-"""Dates and times as patients read them, always in a named time zone."""
+"""Dates and times as patients read them, in their language, always in a named time zone.
+
+English: 'Thu, Dec 3 at 10:00 AM'. Spanish, as SPANISH.md writes dates for a
+text: 'jueves 3 de diciembre a las 10:00 a.m.' (weekday and month in lower
+case, and only letters GSM-7 has: "sabado", not "sábado").
+"""
 
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
+
+from relay.language.languages import Language
+
+_WEEKDAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sabado", "domingo")
+_MONTHS_ES = (
+    "enero", "febrero", "marzo", "abril", "mayo", "junio",
+    "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
+)  # fmt: skip
 
 
 def local(dt: datetime, tz: str) -> datetime:
@@ -10,23 +23,22 @@ def local(dt: datetime, tz: str) -> datetime:
     return dt.astimezone(ZoneInfo(tz))
 
 
-def format_when(dt: datetime, tz: str) -> str:
+def format_when(dt: datetime, tz: str, language: Language = Language.EN) -> str:
     """'Thu, Dec 3 at 10:00 AM' in the given zone (GSM-7, no leading zero on the hour)."""
     moment = local(dt, tz)
-    hour = moment.strftime("%I").lstrip("0")
+    hour = moment.hour % 12 or 12
+    if language == Language.ES:
+        meridiem = "a.m." if moment.hour < 12 else "p.m."
+        at = "a la" if hour == 1 else "a las"
+        return f"{format_day(moment.date(), language)} {at} {hour}:{moment.minute:02d} {meridiem}"
     return f"{moment:%a, %b} {moment.day} at {hour}:{moment:%M %p}"
 
 
-def format_day(day: date) -> str:
-    """'Mon, Nov 23'."""
+def format_day(day: date, language: Language = Language.EN) -> str:
+    """'Mon, Nov 23'; in Spanish 'lunes 23 de noviembre'."""
+    if language == Language.ES:
+        return f"{_WEEKDAYS_ES[day.weekday()]} {day.day} de {_MONTHS_ES[day.month - 1]}"
     return f"{day:%a, %b} {day.day}"
-
-
-def require_aware(value: datetime, what: str = "datetime") -> datetime:
-    """Refuse naive datetimes at the domain's edges: whose '10:00' would it be?"""
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise ValueError(f"naive {what}: the domain only deals in aware times")
-    return value
 
 
 def format_clock(moment: time) -> str:

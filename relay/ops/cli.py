@@ -18,8 +18,9 @@ def _migrate(_args: argparse.Namespace) -> int:
 def _seed_demo(args: argparse.Namespace) -> int:
     from relay.core.db import session_scope
     from relay.models import utcnow
-    from relay.outreach.planner import replan_all
-    from relay.demo.loader import SeedError, database_is_empty, default_demo_file, seed_demo
+    from relay.outreach.bulk import replan_all
+    from relay.demo.demo_file import SeedError, default_demo_file
+    from relay.demo.loader import database_is_empty, seed_demo
 
     path = Path(args.file) if args.file else default_demo_file()
     try:
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=_seed_demo)
 
     serve = commands.add_parser("serve", help="run one process of the stack (see the Procfile)")
-    serve.add_argument("process", choices=["api", "actions", "worker", "redis", "rasa"])
+    serve.add_argument("process", choices=["api", "actions", "worker", "cron", "redis", "rasa"])
     serve.set_defaults(run=_serve)
 
     talk = commands.add_parser("chat", help="text the running bot from this terminal")

@@ -38,7 +38,7 @@ def wait_for_redis(timeout: float = 30.0) -> None:
 
 def serve_api() -> None:
     settings = get_settings()
-    host = os.environ.get("API_HOST", "127.0.0.1")
+    host = settings.api_host
     _exec(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
          "--host", host, "--port", str(settings.api_port), "--no-access-log"]
@@ -57,9 +57,14 @@ def serve_actions() -> None:
 
 def serve_worker() -> None:
     wait_for_redis()
-    from scheduler.worker import run_worker
+    _exec([sys.executable, "-m", "scheduler.worker"])
 
-    run_worker()
+
+def serve_cron() -> None:
+    """RQ's cron, alone: one sweep schedule however many workers run (scheduler/cron.py)."""
+    wait_for_redis()
+    rq = Path(sys.executable).with_name("rq")
+    _exec([str(rq), "cron", "scheduler.cron", "--url", get_settings().redis_url, "--path", str(PROJECT_ROOT)])
 
 
 def serve_redis() -> None:
@@ -140,6 +145,7 @@ SERVERS = {
     "api": serve_api,
     "actions": serve_actions,
     "worker": serve_worker,
+    "cron": serve_cron,
     "redis": serve_redis,
     "rasa": serve_rasa,
 }

@@ -1,22 +1,23 @@
-"""Outreach: what the clinic means to send on its own, planned as database rows.
+"""Outreach: what the clinic means to send on its own, planned as database rows, then sent.
 
-This package is the planning side. A plan is a pure function of the
-appointment's or referral's state, the cadence (cadence.yaml) and the clock
-(planner.py); the database layer diffs it against the rows that exist, by
-idempotency key: missing rows are added, pending rows (planned, queued) that
-are no longer wanted are cancelled, and history (sending, sent, delivered,
-failed) is never touched or repeated. The execution side (scheduler/) sends
-due rows, re-checking `planner.still_applies`, consent, quiet hours and
-`valid_until` at send time, and words them with `templates.compose`.
+Planning: a plan is a pure function of the appointment's or referral's
+state, the cadence (cadence.yaml) and the clock (plan.py, quiet_hours.py);
+reconcile.py diffs it against a subject's rows by idempotency key (missing
+rows are added, pending rows no longer wanted are cancelled, history is never
+touched or repeated), and bulk.py does the same for every subject at once.
+
+Sending: RQ (scheduler/) runs what dispatch.py hands over; send.py claims
+each row, prepare.py re-checks it at send time (consent, `valid_until`,
+`reconcile.still_applies`, quiet hours, the daily cap) and words it with
+`templates.compose`, outcomes.py decides what follows a refusal, delivery.py
+applies Twilio's status callbacks, and recovery.py settles a send that a dead
+job left halfway.
 
 Kinds: status_update, confirmation, reminder, scheduling_invite,
 scheduling_nudge, no_show_followup, rebook_offer, review_request (SMS), and
 leakage_handoff (channel "staff": a referral left unbooked, which the
 execution side turns into relay.messaging.handoffs.open_handoff(reason="referral_leakage")
 instead of a text).
-
-Import note: relay.scheduling.booking imports the planner, and referral_transitions
-imports relay.scheduling.booking, so this __init__ imports neither.
 """
 
 SMS_KINDS = (
@@ -38,7 +39,3 @@ REFERRAL_KINDS = tuple(kind for kind in KINDS if kind not in APPOINTMENT_KINDS)
 # States the planner may still change (cancel); the rest is settled.
 PENDING_STATES = ("planned", "queued")
 HISTORY_STATES = ("sending", "sent", "delivered", "failed")
-
-
-class OutreachNoLongerApplies(Exception):
-    """The row's subject has changed (appointment cancelled or moved, referral moved on): don't send it."""

@@ -3,6 +3,8 @@ $RELAY_CADENCE_FILE), validated on load and cached per path.
 
 `load_cadence()` is what planning and sending read; `load_cadence.cache_clear()`
 forgets what was read (tests that point RELAY_CADENCE_FILE elsewhere).
+`daily_cap()` and `rate_limit_per_second()` are the two values the sender
+reads, where an `OUTREACH_` setting may override the file (tests, `make bench`).
 """
 
 import os
@@ -13,10 +15,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relay.core.settings import get_settings
 from relay.models import Clinic
 
 DEFAULT_CADENCE_FILE = Path(__file__).with_name("cadence.yaml")
-CADENCE_FILE_ENV = "RELAY_CADENCE_FILE"
 
 VALIDITY_KINDS = (
     "confirmation",
@@ -120,7 +122,7 @@ class Cadence(_Strict):
 
 def load_cadence(path: str | Path | None = None) -> Cadence:
     """The cadence from `path`, else $RELAY_CADENCE_FILE, else the packaged cadence.yaml (cached)."""
-    chosen = path or os.environ.get(CADENCE_FILE_ENV) or DEFAULT_CADENCE_FILE
+    chosen = path or get_settings().relay_cadence_file or DEFAULT_CADENCE_FILE
     # abspath, not Path.resolve: this runs for every message sent, and resolve asks the filesystem each time.
     return _load(os.path.abspath(chosen))
 
@@ -135,3 +137,15 @@ def _load(path: str) -> Cadence:
 
 
 load_cadence.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
+
+
+def daily_cap() -> int:
+    """Automated texts per patient per local day: OUTREACH_DAILY_CAP, else the cadence file's."""
+    override = get_settings().outreach_daily_cap
+    return override if override is not None else load_cadence().daily_cap
+
+
+def rate_limit_per_second() -> int:
+    """Messages per second from one sender: OUTREACH_RATE_LIMIT_PER_SECOND, else the cadence file's (0: off)."""
+    override = get_settings().outreach_rate_limit_per_second
+    return override if override is not None else load_cadence().rate_limit_per_second

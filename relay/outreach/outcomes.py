@@ -16,7 +16,7 @@ from relay.records import audit, consent, conversations
 from relay.messaging.handoffs import open_handoff
 from relay.models import Patient, PlannedOutreach
 from relay.core.phones import mask
-from scheduler.settings import SchedulerSettings, get_scheduler_settings
+from relay.core.settings import Settings, get_settings
 
 log = logging.getLogger("relay.scheduler")
 
@@ -34,20 +34,20 @@ def error_code(code: int | None, status: int | None = None) -> str:
     return f"http_{status}" if status else "network"
 
 
-def backoff(attempt: int, settings: SchedulerSettings | None = None) -> timedelta:
+def backoff(attempt: int, settings: Settings | None = None) -> timedelta:
     """Exponential, capped, plus jitter so retries of one outage do not arrive together."""
-    settings = settings or get_scheduler_settings()
-    base = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** max(attempt - 1, 0))
-    return timedelta(seconds=base * (1 + random.uniform(0, settings.backoff_jitter)))
+    settings = settings or get_settings()
+    base = min(settings.outreach_backoff_max_seconds, settings.outreach_backoff_base_seconds * 2 ** max(attempt - 1, 0))
+    return timedelta(seconds=base * (1 + random.uniform(0, settings.outreach_backoff_jitter)))
 
 
 def retry_later(session: Session, outreach: PlannedOutreach, *, code: str, now: datetime) -> str:
     """Count the attempt; plan the next one after a backoff, or give up after the last."""
-    settings = get_scheduler_settings()
+    settings = get_settings()
     outreach.attempts += 1
     outreach.error_code = code
     outreach.updated_at = now
-    if outreach.attempts >= settings.max_attempts:
+    if outreach.attempts >= settings.outreach_max_attempts:
         outreach.state, outreach.next_attempt_at = "failed", None
         log.warning("outreach %s failed after %s attempts code=%s", outreach.id, outreach.attempts, code)
         return "failed"

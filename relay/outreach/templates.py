@@ -18,18 +18,17 @@ offer only R (asking to confirm again would be noise).
 """
 
 import unicodedata
-from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from relay.language.gsm import GSM7, segments
-from relay.models import Appointment, PlannedOutreach, Referral
-from relay.outreach import OutreachNoLongerApplies, planner
-from relay.outreach.planner import LANGUAGES
 from relay.core.phones import pretty
-from relay.referrals.status import referral_kind
+from relay.language.gsm import GSM7, segments
+from relay.language.languages import Language, language_of
+from relay.language.naming import referral_kind
 from relay.language.timefmt import format_day, format_when
+from relay.models import Appointment, PlannedOutreach, Referral
+from relay.records.clinics import session_clinic
 
 MAX_SEGMENTS = 2
 _REPLY_C_OR_R = {
@@ -196,35 +195,12 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-_WEEKDAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sabado", "domingo")
-_MONTHS_ES = (
-    "enero", "febrero", "marzo", "abril", "mayo", "junio",
-    "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
-)  # fmt: skip
-_REFERRAL_KINDS_ES = {
-    "self": "solicitud de cita",
-    "emergency": "referido urgente",
-    "second_opinion": "referido para una segunda opinion",
-    "follow_up": "referido de seguimiento",
-}
 _PUNCTUATION = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2026": "..."}
-
-
-def render(session: Session, outreach: PlannedOutreach, now: datetime) -> str:
-    """The message body for the row, in its language (English if we have none in it).
-
-    Raises OutreachNoLongerApplies when the row's subject has moved on (see
-    planner.still_applies): the appointment was cancelled or moved, the
-    referral changed status.
-    """
-    if not planner.still_applies(session, outreach, now):  # looked up here, so tests can stub it
-        raise OutreachNoLongerApplies(f"outreach {outreach.id} ({outreach.kind}) no longer applies")
-    return compose(session, outreach)
 
 
 def compose(session: Session, outreach: PlannedOutreach) -> str:
     """The body, for a row the caller has just found still applies (the sender checks that first)."""
-    language = outreach.language if outreach.language in LANGUAGES else "en"
+    language = language_of(outreach.language)
     appointment = session.get(Appointment, outreach.appointment_id) if outreach.appointment_id else None
     referral = appointment.referral if appointment is not None else session.get(Referral, outreach.referral_id)
     template = outreach.template
@@ -235,10 +211,10 @@ def compose(session: Session, outreach: PlannedOutreach) -> str:
 
 
 def message_values(
-    session: Session, *, referral: Referral, appointment: Appointment | None, language: str
+    session: Session, *, referral: Referral, appointment: Appointment | None, language: Language
 ) -> dict[str, str]:
     """Everything a template may name; deliberately nothing clinical."""
-    clinic = planner.session_clinic(session)
+    clinic = session_clinic(session)
     specialist = referral.specialist
     if appointment is None:
         appointment = referral.current_appointment
@@ -248,15 +224,15 @@ def message_values(
         "specialist": specialist.name,
         "facility": specialist.facility,
         "address": specialist.address,
-        "payer": referral.patient.insurance_payer or ("su seguro" if language == "es" else "your insurance"),
-        "referral_kind": _referral_kind(referral, language),
+        "payer": referral.patient.insurance_payer or ("su seguro" if language == Language.ES else "your insurance"),
+        "referral_kind": referral_kind(referral, language),
         "referral_id": referral.external_id,
         "when": "",
         "day": "",
     }
     if appointment is not None:
-        values["when"] = _when(appointment.start_at, clinic.timezone, language)
-        values["day"] = _day(appointment.start_at.astimezone(ZoneInfo(clinic.timezone)).date(), language)
+        values["when"] = format_when(appointment.start_at, clinic.timezone, language)
+        values["day"] = format_day(appointment.start_at.astimezone(ZoneInfo(clinic.timezone)).date(), language)
     return {name: gsm_safe(value) for name, value in values.items()}
 
 
@@ -283,27 +259,3 @@ def gsm_safe(text: str) -> str:
             base = "".join(c for c in unicodedata.normalize("NFKD", char) if c in GSM7)
             out.append(base or "?")
     return "".join(out)
-
-
-def _when(moment: datetime, tz: str, language: str) -> str:
-    if language != "es":
-        return format_when(moment, tz)
-    local = moment.astimezone(ZoneInfo(tz))
-    hour = local.hour % 12 or 12
-    meridiem = "a.m." if local.hour < 12 else "p.m."
-    at = "a la" if hour == 1 else "a las"
-    return f"{_day(local.date(), 'es')} {at} {hour}:{local.minute:02d} {meridiem}"
-
-
-def _day(day: date, language: str) -> str:
-    if language != "es":
-        return format_day(day)
-    return f"{_WEEKDAYS_ES[day.weekday()]} {day.day} de {_MONTHS_ES[day.month - 1]}"
-
-
-def _referral_kind(referral: Referral, language: str) -> str:
-    if language != "es":
-        return referral_kind(referral)
-    if referral.type == "provider" and referral.referring_provider is not None:
-        return f"referido de {referral.referring_provider.name}"
-    return _REFERRAL_KINDS_ES.get(referral.type, "referido")

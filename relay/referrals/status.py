@@ -12,6 +12,7 @@ from datetime import datetime
 from relay.models import Clinic, Patient, Referral
 from relay.models.referral import OPEN_REFERRAL_STATUSES
 from relay.core.phones import pretty
+from relay.language.naming import referral_kind
 from relay.language.spoken import format_day_spoken, format_when_spoken, spoken_options
 from relay.language.timefmt import format_day, format_when
 
@@ -54,18 +55,6 @@ def pick_referral(answer: str, referrals: list[Referral]) -> Referral | None:
         if any(word and word in text for word in words):
             matches.append(referral)
     return matches[0] if len(matches) == 1 else None
-
-
-def referral_kind(referral: Referral) -> str:
-    """How the referral is named to the patient, by its type."""
-    if referral.type == "provider" and referral.referring_provider is not None:
-        return f"referral from {referral.referring_provider.name}"
-    return {
-        "self": "self-referral",
-        "emergency": "urgent referral",
-        "second_opinion": "second-opinion referral",
-        "follow_up": "follow-up referral",
-    }.get(referral.type, "referral")
 
 
 def what_to_bring(referral: Referral) -> str:

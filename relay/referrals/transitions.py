@@ -35,8 +35,8 @@ from relay.records import audit
 from relay.scheduling.booking import cancel_appointment, live_appointment
 from relay.models import Appointment, BookedSlot, Referral
 from relay.models.referral import REFERRAL_STATUSES
-from relay.outreach.planner import replan_appointment, replan_referral
-from relay.language.timefmt import require_aware
+from relay.outreach.reconcile import replan_appointment, replan_referral
+from relay.core.clock import require_aware
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "received": ("authorization_pending", "ready_to_schedule", "declined", "cancelled"),

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from relay.records import audit
 from relay.records.clinics import get_clinic
 from relay.models import Appointment, BookedSlot, Patient, Referral, Specialist
-from relay.outreach import planner
+from relay.outreach.reconcile import replan_appointment, replan_referral
 from relay.scheduling.slots import load_blocks, slot_block
-from relay.language.timefmt import require_aware
+from relay.core.clock import require_aware
 
 # Appointments that hold their slot.
 LIVE_STATUSES = ("scheduled", "confirmed")
@@ -133,8 +133,8 @@ def replan_outreach(session: Session, *, appointment: Appointment, now: datetime
     The referral's campaign is re-planned too: a booking ends the scheduling
     nudges, a cancellation may offer a rebooking.
     """
-    planner.replan_appointment(session, appointment=appointment, now=now)
-    planner.replan_referral(session, referral=appointment.referral, now=now)
+    replan_appointment(session, appointment=appointment, now=now)
+    replan_referral(session, referral=appointment.referral, now=now)
 
 
 def live_appointment(session: Session, *, referral: Referral) -> Appointment | None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from relay.models import BookedSlot, WeeklyAvailability
 from relay.scheduling.time_windows import TimeWindow
-from relay.language.timefmt import require_aware
+from relay.core.clock import require_aware
 
 # Nobody can get to a visit that starts in ten minutes; offers leave time to travel.
 MIN_LEAD = timedelta(hours=2)

@@ -50,7 +50,8 @@ from zoneinfo import ZoneInfo
 import dateparser
 from dateparser.search import search_dates
 
-from relay.language.timefmt import WEEKDAY_WORDS, format_clock, format_day, format_when, require_aware
+from relay.core.clock import require_aware
+from relay.language.timefmt import WEEKDAY_WORDS, format_clock, format_day, format_when
 
 MORNING = (time(8, 0), time(12, 0))
 AFTERNOON = (time(12, 0), time(17, 0))

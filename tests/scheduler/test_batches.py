@@ -9,12 +9,15 @@ from rq.registry import ScheduledJobRegistry
 
 from relay.records import consent, conversations
 from relay.core.db import session_scope
+from relay.messaging.sms_sender import SmsGateway
+from relay.messaging.rate_limit import SenderRateLimiter
+from relay.outreach import send as sending
 from relay.models import Conversation
 from scheduler import jobs, sweep as sweeping
 from scheduler.queues import SWEEP_QUEUE, get_queue
-from scheduler.settings import get_scheduler_settings
+from relay.core.settings import get_settings
 from scheduler.sweep import SweepResult, next_sweep_at, run_sweep, schedule_sweep, sweep
-from tests.scheduler.conftest import add_row, message_of, phone_of, row, work
+from tests.outreach_support import add_row, claim, message_of, phone_of, row, work
 
 pytestmark = pytest.mark.usefixtures("outreach_env", "stub_plan")
 
@@ -42,13 +45,13 @@ def _jobs_waiting() -> list[tuple[str, tuple]]:
 
 def _look_before_each_send(monkeypatch, look) -> list:  # noqa: ANN001
     """What `look()` saw right before each request to Twilio, in order."""
-    seen, send = [], jobs.SmsGateway.send
+    seen, send = [], SmsGateway.send
 
     def send_after_looking(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
         seen.append(look())
         return send(gateway, **kwargs)
 
-    monkeypatch.setattr(jobs.SmsGateway, "send", send_after_looking)
+    monkeypatch.setattr(SmsGateway, "send", send_after_looking)
     return seen
 
 
@@ -73,25 +76,25 @@ def test_a_batch_reports_rows_it_could_not_claim(daytime, outreach_env):
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    assert jobs.claim(ids[1], now=now)  # another job has it
+    assert claim(ids[1], now=now)  # another job has it
     assert jobs.send_outreach_batch(ids, now=now) == {ids[0]: "sent", ids[1]: "not_claimed", ids[2]: "sent"}
     assert len(outreach_env.created_requests()) == 2
 
 
 def test_a_row_that_breaks_does_not_stop_its_batch(daytime, outreach_env, monkeypatch):
-    import relay.outreach.templates
+    import relay.outreach.prepare
 
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    compose = relay.outreach.templates.compose
+    compose = relay.outreach.prepare.compose
 
     def compose_but_the_second(session, outreach):  # noqa: ANN001, ANN202
         if outreach.id == ids[1]:
             raise ZeroDivisionError
         return compose(session, outreach)
 
-    monkeypatch.setattr(relay.outreach.templates, "compose", compose_but_the_second)
+    monkeypatch.setattr(relay.outreach.prepare, "compose", compose_but_the_second)
     with pytest.raises(jobs.BatchErrors) as raised:
         jobs.send_outreach_batch(ids, now=now)
     assert isinstance(raised.value.__cause__, ZeroDivisionError)
@@ -109,14 +112,14 @@ def test_a_batch_is_stored_before_its_first_send_and_recorded_together(daytime, 
     seen_at_send = _look_before_each_send(
         monkeypatch, lambda: [(row(i).state, message_of(i) and message_of(i).delivery_status) for i in ids]
     )
-    record = jobs._record_sent
+    record = sending._record_sent
     recorded_groups = []
 
     def record_and_count(session, sends):  # noqa: ANN001, ANN202
         recorded_groups.append([sent.outreach_id for sent in sends])
         return record(session, sends)
 
-    monkeypatch.setattr(jobs, "_record_sent", record_and_count)
+    monkeypatch.setattr(sending, "_record_sent", record_and_count)
     assert jobs.send_outreach_batch(ids, now=now) == dict.fromkeys(ids, "sent")
     # Every message of the batch was committed, pending, before the first request to Twilio.
     assert seen_at_send[0] == [("sending", "pending")] * 3
@@ -128,7 +131,7 @@ def test_a_batch_killed_halfway_leaves_nothing_to_send_twice(daytime, redis_clie
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    send = jobs.SmsGateway.send
+    send = SmsGateway.send
     sends = []
 
     def killed_at_the_second(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
@@ -138,14 +141,14 @@ def test_a_batch_killed_halfway_leaves_nothing_to_send_twice(daytime, redis_clie
         return send(gateway, **kwargs)
 
     with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
-        patched.setattr(jobs.SmsGateway, "send", killed_at_the_second)
+        patched.setattr(SmsGateway, "send", killed_at_the_second)
         jobs.send_outreach_batch(ids, now=now)
     # The first went, and its record died with the worker; the other two never reached Twilio.
     assert [row(i).state for i in ids] == ["sending"] * 3
     assert {message_of(i).delivery_status for i in ids} == {"pending"}
     assert len(outreach_env.created_requests()) == 1
 
-    later = now + timedelta(seconds=get_scheduler_settings().sending_grace_seconds + 1)
+    later = now + timedelta(seconds=get_settings().outreach_sending_grace_seconds + 1)
     result = sweep(later)
     assert (result.confirmed, sorted(result.replanned)) == ([ids[0]], ids[1:])  # found at Twilio; never sent
     work(redis_client)
@@ -159,7 +162,7 @@ def test_sends_already_made_are_recorded_when_a_later_one_raises(daytime, outrea
     _, now = daytime
     ids = _due_rows(now, 3)
     sweep(now)
-    acquire = jobs.SenderRateLimiter.acquire
+    acquire = SenderRateLimiter.acquire
     slots = []
 
     def redis_gone_at_the_second(limiter, sender, **kwargs):  # noqa: ANN001, ANN003, ANN202
@@ -168,7 +171,7 @@ def test_sends_already_made_are_recorded_when_a_later_one_raises(daytime, outrea
             raise RedisConnectionError("Redis went away")
         return acquire(limiter, sender, **kwargs)
 
-    monkeypatch.setattr(jobs.SenderRateLimiter, "acquire", redis_gone_at_the_second)
+    monkeypatch.setattr(SenderRateLimiter, "acquire", redis_gone_at_the_second)
     with pytest.raises(RedisConnectionError):
         jobs.send_outreach_batch(ids, now=now)
     # The first went out and is recorded although its group had not closed; the others wait for the sweep.
@@ -205,7 +208,7 @@ def test_rows_of_one_patient_in_a_batch_keep_the_daily_cap(daytime, outreach_env
 
 def test_a_batch_with_the_rate_limit_on_checks_each_row_just_before_its_send(daytime, outreach_env, monkeypatch):
     monkeypatch.setenv("OUTREACH_RATE_LIMIT_PER_SECOND", "1")
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     _, now = daytime
     ids = _due_rows(now, 2)
     sweep(now)
@@ -219,7 +222,7 @@ def test_rows_of_a_lost_batch_are_queued_again_and_rows_of_a_live_one_are_not(da
     _, now = daytime
     ids = _due_rows(now)
     sweep(now)
-    later = now + timedelta(seconds=get_scheduler_settings().queued_recovery_seconds + 1)
+    later = now + timedelta(seconds=get_settings().outreach_queued_recovery_seconds + 1)
     assert sweep(later).requeued == []  # every row is named by a job waiting in RQ
     redis_client.flushdb()
     assert sorted(sweep(later).requeued) == sorted(ids)
@@ -231,7 +234,7 @@ def test_rows_of_a_lost_batch_are_queued_again_and_rows_of_a_live_one_are_not(da
 
 def test_back_pressure_keeps_at_most_a_batch_of_rows_in_rq(daytime, redis_client, outreach_env, monkeypatch):
     monkeypatch.setenv("OUTREACH_SWEEP_BATCH_SIZE", "3")
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     _, now = daytime
     ids = _due_rows(now)
     first = sweep(now)
@@ -248,7 +251,7 @@ def test_back_pressure_keeps_at_most_a_batch_of_rows_in_rq(daytime, redis_client
 
 def test_the_next_sweep_comes_when_rows_come_due(daytime):
     _, now = daytime
-    interval = get_scheduler_settings().sweep_interval_seconds
+    interval = get_settings().outreach_sweep_interval_seconds
     assert next_sweep_at(now, SweepResult()) is None  # nothing due before the next cron tick
     assert next_sweep_at(now, SweepResult(left_due=True)) == now + timedelta(seconds=1)
     soon = add_row("James Carter", due_at=now + timedelta(seconds=10))

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from relay.core.db import session_scope
 from relay.models import AuditEvent, ConsentEvent, Handoff, Patient, PlannedOutreach
 from scheduler import jobs
-from scheduler.settings import get_scheduler_settings
+from relay.core.settings import get_settings
 from scheduler.sweep import sweep
-from tests.scheduler.conftest import add_row, local, message_of, patient_id, row, work
+from tests.outreach_support import add_row, local, message_of, patient_id, row, work
 
 pytestmark = pytest.mark.usefixtures("outreach_env", "stub_plan")
 
@@ -64,9 +64,9 @@ def test_a_deferral_past_the_validity_drops_the_message(outreach_env):
 
 
 def test_a_row_the_plan_no_longer_wants_is_cancelled(outreach_env, monkeypatch):
-    import relay.outreach.planner
+    import relay.outreach.prepare
 
-    monkeypatch.setattr(relay.outreach.planner, "still_applies", lambda session, outreach, now: False)
+    monkeypatch.setattr(relay.outreach.prepare, "still_applies", lambda session, outreach, now: False)
     now = local(0, "11:00")
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     assert _queue_and_send(outreach_id, now) == "cancelled:no_longer_applies"
@@ -105,11 +105,11 @@ def test_429_is_retried_with_backoff_and_sent_once(daytime, redis_client, outrea
     sweep(now)
     work(redis_client)
     waiting = row(outreach_id)
-    settings = get_scheduler_settings()
+    settings = get_settings()
     assert (waiting.state, waiting.attempts, waiting.error_code) == ("planned", 1, "20429")
     delay = waiting.next_attempt_at - now
-    assert timedelta(seconds=settings.backoff_base_seconds) <= delay
-    assert delay <= timedelta(seconds=settings.backoff_base_seconds * (1 + settings.backoff_jitter) + 60)
+    assert timedelta(seconds=settings.outreach_backoff_base_seconds) <= delay
+    assert delay <= timedelta(seconds=settings.outreach_backoff_base_seconds * (1 + settings.outreach_backoff_jitter) + 60)
     assert message_of(outreach_id).delivery_status == "not_sent"
 
     assert sweep(now).queued == []  # not before its retry time
@@ -123,7 +123,7 @@ def test_429_is_retried_with_backoff_and_sent_once(daytime, redis_client, outrea
 
 def test_backoff_grows_and_gives_up_after_the_last_attempt(outreach_env, monkeypatch):
     monkeypatch.setenv("OUTREACH_MAX_ATTEMPTS", "3")
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     now = local(0, "11:00")
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     delays = []

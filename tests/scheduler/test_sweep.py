@@ -7,12 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
+from relay.messaging.sms_sender import SmsGateway
+from relay.outreach import send as sending
 from relay.models import Handoff, Message, PlannedOutreach
 from scheduler import jobs
 from scheduler.queues import get_queue
-from scheduler.settings import get_scheduler_settings
+from relay.core.settings import get_settings
 from scheduler.sweep import sweep
-from tests.scheduler.conftest import add_row, message_of, phone_of, row, work
+from tests.outreach_support import add_row, claim, message_of, phone_of, row, work
 
 pytestmark = pytest.mark.usefixtures("outreach_env", "stub_plan")
 
@@ -83,7 +85,7 @@ def test_two_claims_racing_from_threads_let_exactly_one_through(daytime):
 
     def racer() -> None:
         barrier.wait()
-        outcomes.append(jobs.claim(outreach_id, now=now))
+        outcomes.append(claim(outreach_id, now=now))
 
     threads = [threading.Thread(target=racer) for _ in range(4)]
     for thread in threads:
@@ -104,7 +106,7 @@ def test_redis_flushed_between_sweep_and_work_the_next_sweep_recovers_and_sends_
 
     soon = sweep(now + timedelta(seconds=5))
     assert soon.requeued == []  # a job may still be on its way: give it time
-    later = now + timedelta(seconds=get_scheduler_settings().queued_recovery_seconds + 1)
+    later = now + timedelta(seconds=get_settings().outreach_queued_recovery_seconds + 1)
     assert sweep(later).requeued == [outreach_id]
     assert sweep(later).requeued == []  # its job now waits in RQ
     work(redis_client, workers=2)
@@ -112,7 +114,7 @@ def test_redis_flushed_between_sweep_and_work_the_next_sweep_recovers_and_sends_
 
 
 def _stuck_sweep_time(now):
-    return now + timedelta(seconds=get_scheduler_settings().sending_grace_seconds + 1)
+    return now + timedelta(seconds=get_settings().outreach_sending_grace_seconds + 1)
 
 
 def test_a_worker_killed_after_twilio_took_the_message_is_resolved_without_a_second_message(daytime, redis_client, outreach_env, monkeypatch):
@@ -121,7 +123,7 @@ def test_a_worker_killed_after_twilio_took_the_message_is_resolved_without_a_sec
     sweep(now)
 
     with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
-        patched.setattr(jobs, "_record_sent", _killed)
+        patched.setattr(sending, "_record_sent", _killed)
         jobs.send_outreach(outreach_id, now=now)
     [accepted] = outreach_env.sent
     assert row(outreach_id).state == "sending" and message_of(outreach_id).delivery_status == "pending"
@@ -144,7 +146,7 @@ def test_a_worker_killed_before_twilio_got_the_message_sends_it_once_later(dayti
     sweep(now)
 
     with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
-        patched.setattr(jobs.SmsGateway, "send", _killed)
+        patched.setattr(SmsGateway, "send", _killed)
         jobs.send_outreach(outreach_id, now=now)
     assert _posts(outreach_env) == [] and row(outreach_id).state == "sending"
 
@@ -166,7 +168,7 @@ def test_when_twilio_cannot_be_asked_the_row_goes_to_staff_not_out_again(daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)
     with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
-        patched.setattr(jobs, "_record_sent", _killed)
+        patched.setattr(sending, "_record_sent", _killed)
         jobs.send_outreach(outreach_id, now=now)
 
     outreach_env.fail_next(1, status=503)
@@ -175,7 +177,7 @@ def test_when_twilio_cannot_be_asked_the_row_goes_to_staff_not_out_again(daytime
     assert row(outreach_id).state == "sending"  # try again next sweep
 
     outreach_env.fail_next(1, status=503)
-    review = now + timedelta(seconds=get_scheduler_settings().unconfirmed_review_seconds + 1)
+    review = now + timedelta(seconds=get_settings().outreach_unconfirmed_review_seconds + 1)
     assert sweep(review).unconfirmed == [outreach_id]
     work(redis_client)
     failed = row(outreach_id)
@@ -191,7 +193,7 @@ def test_a_staff_row_stuck_in_sending_goes_back_to_the_plan(daytime, redis_clien
     _, now = daytime
     outreach_id = add_row("Aisha Khan", due_at=now - timedelta(minutes=1), kind="leakage_handoff", channel="staff")
     sweep(now)
-    assert jobs.claim(outreach_id, now=now)  # and the job died right after
+    assert claim(outreach_id, now=now)  # and the job died right after
     result = sweep(_stuck_sweep_time(now))
     assert result.replanned == [outreach_id] and result.queued == [outreach_id]
     work(redis_client)
@@ -255,12 +257,12 @@ def test_an_unanswered_send_twilio_cannot_confirm_is_left_to_the_sweep(daytime, 
 
 
 def test_a_job_that_breaks_before_sending_counts_an_attempt(daytime, outreach_env, monkeypatch):
-    import relay.outreach.templates
+    import relay.outreach.prepare
 
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)
-    monkeypatch.setattr(relay.outreach.templates, "compose", lambda *args: 1 / 0)
+    monkeypatch.setattr(relay.outreach.prepare, "compose", lambda *args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         jobs.send_outreach(outreach_id, now=now)
     broken = row(outreach_id)

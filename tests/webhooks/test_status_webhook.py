@@ -10,7 +10,6 @@ from relay.records import conversations
 from relay.core.db import session_scope
 from relay.models import AuditEvent, ConsentEvent, Handoff, Message, Patient, PlannedOutreach
 from relay.core.settings import get_settings
-from scheduler.settings import get_scheduler_settings
 
 PATH = "/webhooks/twilio/status"
 SID = "SM" + "a" * 32
@@ -42,7 +41,7 @@ def callback(status: str, sid: str = SID, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def sent_outreach(fresh_demo):
     """A reminder to James that Twilio accepted (row sent, message queued, both with SID)."""
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     with session_scope() as session:
         session.execute(delete(PlannedOutreach))
         james = session.scalars(select(Patient).filter_by(name="James Carter")).one()

@@ -5,6 +5,7 @@ from datetime import time, timedelta
 import pytest
 from pydantic import ValidationError
 
+from relay.core.settings import get_settings
 from relay.models import Clinic
 from relay.outreach.cadence import DEFAULT_CADENCE_FILE, load_cadence
 
@@ -14,6 +15,7 @@ def _fresh_cache():
     load_cadence.cache_clear()
     yield
     load_cadence.cache_clear()
+    get_settings.cache_clear()
 
 
 def test_the_defaults():
@@ -43,6 +45,7 @@ def test_quiet_hours_come_from_the_clinic_unless_the_file_sets_them(tmp_path, mo
         DEFAULT_CADENCE_FILE.read_text().replace("quiet_hours: {start: null, end: null}", 'quiet_hours: {start: "19:00", end: "09:00"}').replace("daily_cap: 3", "daily_cap: 2")
     )
     monkeypatch.setenv("RELAY_CADENCE_FILE", str(custom))
+    get_settings.cache_clear()
     cadence = load_cadence()
     assert cadence.quiet_window(clinic) == (time(19, 0), time(9, 0))
     assert cadence.daily_cap == 2

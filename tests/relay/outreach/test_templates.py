@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from relay.language.gsm import is_gsm7, non_gsm_characters, segments
 from relay.models import Referral, Specialist
-from relay.outreach.planner import replan_all
-from relay.outreach.templates import TEXTS, fit, gsm_safe, message_values, render
-from relay.demo.loader import default_demo_file
+from relay.outreach.bulk import replan_all
+from relay.outreach.reconcile import still_applies
+from relay.outreach.templates import TEXTS, compose, fit, gsm_safe, message_values
+from relay.demo.demo_file import default_demo_file
 from tests.support import demo_moment
 
 NOW = demo_moment(0, "11:00")
@@ -74,16 +75,17 @@ def test_database_values_are_made_gsm7(db_session):
     assert is_gsm7(text)
 
 
-def test_spanish_dates_and_times(db_session):
-    from relay.outreach.templates import _day, _when
+def test_spanish_dates_and_times():
+    from relay.language.languages import Language
+    from relay.language.timefmt import format_day, format_when
 
-    assert _day(date(2026, 11, 28), "es") == "sabado 28 de noviembre"
-    assert _day(date(2026, 12, 2), "es") == "miércoles 2 de diciembre"
-    assert _when(datetime(2026, 12, 2, 19, 5, tzinfo=UTC), "America/Chicago", "es") == (
+    assert format_day(date(2026, 11, 28), Language.ES) == "sabado 28 de noviembre"
+    assert format_day(date(2026, 12, 2), Language.ES) == "miércoles 2 de diciembre"
+    assert format_when(datetime(2026, 12, 2, 19, 5, tzinfo=UTC), "America/Chicago", Language.ES) == (
         "miércoles 2 de diciembre a la 1:05 p.m."
     )
-    assert _when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago", "es").endswith("a las 10:00 a.m.")
-    assert _when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago", "en") == "Wed, Dec 2 at 10:00 AM"
+    assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago", Language.ES).endswith("a las 10:00 a.m.")
+    assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago") == "Wed, Dec 2 at 10:00 AM"
 
 
 def test_every_planned_demo_text_renders_gsm7_within_two_segments(db_session):
@@ -97,7 +99,8 @@ def test_every_planned_demo_text_renders_gsm7_within_two_segments(db_session):
             continue  # can never go, so never rendered
         if row_state == "skipped":
             row.state = "planned"  # render what Tom would have got, and reminders already past
-        text = render(db_session, row, NOW)
+        assert still_applies(db_session, row, NOW)
+        text = compose(db_session, row)
         row.state = row_state
         texts.setdefault(row.template if row.language == "en" else f"es:{row.template}", []).append(text)
         assert is_gsm7(text) and segments(text) <= 2, text
@@ -136,7 +139,7 @@ def test_reminders_say_date_time_facility_and_address(db_session):
     row = db_session.scalars(
         select(PlannedOutreach).filter_by(referral_id=james.id, kind="reminder", state="planned")
     ).first()
-    text = render(db_session, row, NOW)
+    text = compose(db_session, row)
     start = james.current_appointment.start_at
     from relay.language.timefmt import format_when
 

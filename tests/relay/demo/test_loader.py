@@ -18,7 +18,8 @@ from relay.models import (
     Referral,
     Specialist,
 )
-from relay.demo.loader import SeedError, default_demo_file, seed_demo
+from relay.demo.demo_file import SeedError, default_demo_file
+from relay.demo.loader import seed_demo
 from tests.support import demo_moment, demo_today
 
 DEMO = yaml.safe_load(default_demo_file().read_text())
@@ -150,7 +151,7 @@ def test_a_malformed_file_names_the_entry_and_writes_nothing(db_session, tmp_pat
 
 
 def test_the_bundled_copy_is_the_shared_contract():
-    from relay.demo.loader import BUNDLED_DEMO_FILE, SHARED_DEMO_FILE
+    from relay.demo.demo_file import BUNDLED_DEMO_FILE, SHARED_DEMO_FILE
 
     if not SHARED_DEMO_FILE.exists():
         pytest.skip("no ../shared folder beside this checkout")

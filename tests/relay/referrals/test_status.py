@@ -14,7 +14,7 @@ from relay.models import Appointment, Referral, utcnow
 from relay.models.referral import REFERRAL_STATUSES, REFERRAL_TYPES
 from relay.referrals.status import status_replies
 
-DOMAIN_DIR = Path(__file__).resolve().parents[2] / "bot" / "intents"
+DOMAIN_DIR = Path(__file__).resolve().parents[3] / "bot" / "intents"
 
 
 def _responses() -> dict[str, list[dict]]:

@@ -16,8 +16,10 @@ from sqlalchemy import delete, select
 from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
 from relay.records.consent import record_consent
 from relay.models import Appointment, ConsentEvent, PlannedOutreach, Referral, utcnow
-from relay.outreach.cadence import DEFAULT_CADENCE_FILE, load_cadence
-from relay.outreach.planner import replan_all, replan_appointment, replan_referral
+from relay.core.settings import get_settings
+from relay.outreach.cadence import DEFAULT_CADENCE_FILE
+from relay.outreach.bulk import replan_all
+from relay.outreach.reconcile import replan_appointment, replan_referral
 from relay.referrals.transitions import change_referral_status
 from tests.relay.outreach.helpers import NOW, free_slots, referral
 
@@ -44,7 +46,7 @@ def every_row(session) -> list[tuple]:
 def as_stored(session) -> list[tuple]:
     """The decided columns as the database driver hands them over: on SQLite, the stored text itself.
 
-    The bulk path writes SQLite's values itself (planner._sqlite_values); the
+    The bulk path writes SQLite's values itself (bulk._sqlite_values); the
     ORM reads back "2026-01-01 10:00:00" and "2026-01-01 10:00:00.000000"
     alike, so only this shows a difference in how they were stored.
     """
@@ -137,12 +139,12 @@ def test_a_cadence_change_supersedes_and_adds_the_same_rows(db_session, tmp_path
     changed = tmp_path / "cadence.yaml"
     changed.write_text(yaml.safe_dump(cadence))
     monkeypatch.setenv("RELAY_CADENCE_FILE", str(changed))
-    load_cadence.cache_clear()
+    get_settings.cache_clear()
     try:
         planned = assert_same_plan(db_session, now=NOW)
     finally:
         monkeypatch.delenv("RELAY_CADENCE_FILE")
-        load_cadence.cache_clear()
+        get_settings.cache_clear()
     codes = {row[DECIDED.index("error_code")] for row in planned}
     assert "superseded" in codes
     # And back to the packaged cadence: superseded rows that are wanted again are revived.

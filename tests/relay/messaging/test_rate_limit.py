@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 
 from relay.messaging.rate_limit import SenderRateLimiter
-from scheduler.settings import get_scheduler_settings
+from relay.core.settings import get_settings
 from scheduler.sweep import sweep
-from tests.scheduler.conftest import add_row, row, work
+from tests.outreach_support import add_row, row, work
 
 CONSENTING = [
     "James Carter", "Aisha Khan", "Robert Chen", "Linda Brooks", "Daniel Wright",
@@ -18,7 +18,7 @@ CONSENTING = [
 @pytest.mark.usefixtures("stub_plan")
 def test_two_workers_never_send_more_than_the_limit_in_any_second(daytime, redis_client, outreach_env, monkeypatch):
     monkeypatch.setenv("OUTREACH_RATE_LIMIT_PER_SECOND", "2")
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     _, now = daytime
     ids = [add_row(name, due_at=now - timedelta(minutes=1)) for name in CONSENTING]
     assert len(sweep(now).queued) == 10
@@ -51,7 +51,7 @@ def test_zero_turns_the_limit_off(redis_client):
 def test_a_job_that_waits_too_long_for_a_slot_gives_the_row_back(daytime, redis_client, outreach_env, monkeypatch):
     monkeypatch.setenv("OUTREACH_RATE_LIMIT_PER_SECOND", "1")
     monkeypatch.setenv("OUTREACH_RATE_LIMIT_MAX_WAIT_SECONDS", "0")
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     _, now = daytime
     first = add_row("James Carter", due_at=now - timedelta(minutes=2))
     second = add_row("Aisha Khan", due_at=now - timedelta(minutes=1))

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from relay.scheduling.booking import book_slot, live_appointment
 from relay.models import AuditEvent, BookedSlot, PlannedOutreach, Referral
-from relay.outreach.planner import replan_referral
+from relay.outreach.reconcile import replan_referral
 from relay.referrals.transitions import (
     TRANSITIONS,
     InvalidTransition,

@@ -1,5 +1,9 @@
 """Fixtures for the outreach engine: plan rows, in-process RQ workers, a daytime clock.
 
+A pytest plugin of the whole suite (tests/conftest.py names it), so the send
+job's tests (tests/scheduler) and the rate limit's (tests/relay/messaging)
+share them.
+
 Workers are real RQ SimpleWorkers on the test Redis, run in threads (so two
 of them race for real) with RQ's thread-safe timer death penalty; jobs run
 the real code against the real database, the real rate limiter in Redis and
@@ -19,7 +23,7 @@ from sqlalchemy import delete, select
 from relay.core.db import session_scope
 from relay.models import Message, Patient, PlannedOutreach
 from scheduler.queues import QUEUE_NAMES
-from scheduler.settings import get_scheduler_settings
+from relay.core.settings import get_settings
 
 DEMO_ZONE = ZoneInfo("America/Chicago")
 
@@ -58,21 +62,20 @@ def outreach_env(fresh_demo, redis_client, fake_twilio, monkeypatch):
         session.execute(delete(PlannedOutreach))
     redis_client.flushdb()  # the test Redis only (REDIS_URL of the test run)
     monkeypatch.setenv("OUTREACH_RATE_LIMIT_PER_SECOND", "0")
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
     yield fake_twilio
     redis_client.flushdb()
-    get_scheduler_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 @pytest.fixture
 def stub_plan(monkeypatch):
     """For hand-made rows: the plan always still wants them, and each renders to its own body."""
-    import relay.outreach.planner
-    import relay.outreach.templates
+    import relay.outreach.prepare
 
-    monkeypatch.setattr(relay.outreach.planner, "still_applies", lambda session, outreach, now: True)
+    monkeypatch.setattr(relay.outreach.prepare, "still_applies", lambda session, outreach, now: True)
     monkeypatch.setattr(
-        relay.outreach.templates, "compose", lambda session, outreach: f"Riverside Family Health: test reminder {outreach.id}."
+        relay.outreach.prepare, "compose", lambda session, outreach: f"Riverside Family Health: test reminder {outreach.id}."
     )
 
 
@@ -146,3 +149,11 @@ def local(day_offset: int, hh_mm: str, zone: ZoneInfo = DEMO_ZONE) -> datetime:
 
     today = datetime.now(zone).date() + timedelta(days=day_offset)
     return datetime.combine(today, time.fromisoformat(hh_mm), tzinfo=zone)
+
+
+def claim(outreach_id: int, *, now: datetime) -> bool:
+    """Claim the row as a send job would (queued -> sending), in a transaction of its own."""
+    from relay.outreach.send import claim as claim_rows
+
+    with session_scope() as session:
+        return claim_rows(session, [outreach_id], now=now) == [outreach_id]

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
 from relay.records.consent import record_consent
 from relay.models import Patient, PlannedOutreach, Referral, utcnow
-from relay.outreach import OutreachNoLongerApplies
-from relay.outreach.planner import replan_all, replan_appointment, replan_referral, still_applies
-from relay.outreach.templates import render
+from relay.outreach.bulk import replan_all
+from relay.outreach.reconcile import replan_appointment, replan_referral, still_applies
+from relay.outreach.templates import compose
 from tests.relay.outreach.helpers import NOW, free_slots, plan, referral, rows, snapshot
 from tests.support import demo_moment
 
@@ -104,7 +104,7 @@ def test_a_confirmed_appointment_drops_the_confirmation_and_the_2_hour_reminder(
     assert states[f"confirmation:appt{appointment.id}"] == "cancelled"
     assert (states["reminder:3d"], states["reminder:1d"], states["reminder:2h"]) == ("planned", "planned", "cancelled")
     reminder = next(r for r in rows(db_session, kevin) if r.idempotency_key.startswith("reminder:1d"))
-    assert "Reply R to reschedule" in render(db_session, reminder, NOW)
+    assert "Reply R to reschedule" in compose(db_session, reminder)
 
 
 def test_a_reminder_whose_time_has_passed_is_kept_as_skipped(db_session):
@@ -121,7 +121,7 @@ def test_marias_outreach_is_in_spanish(db_session):
     replan_appointment(db_session, appointment=live_appointment(db_session, referral=maria), now=NOW)
     reminder = next(r for r in rows(db_session, maria) if r.idempotency_key.startswith("reminder:1d"))
     assert reminder.language == "es"
-    text = render(db_session, reminder, NOW)
+    text = compose(db_session, reminder)
     assert text.startswith("Recordatorio de Riverside Family Health")
     assert "Responda C para confirmar o R para cambiar la cita." in text
     assert "Dr. Priya Raman" in text and "a las 9:00 a.m." in text
@@ -176,7 +176,7 @@ def test_history_is_never_touched(db_session):
     assert {r.id: (r.state, r.error_code) for r in planned} == before
 
 
-def test_still_applies_and_render_refuse_a_stale_reminder(db_session):
+def test_still_applies_refuses_a_stale_reminder(db_session):
     james = referral(db_session, "RF-2001")
     appointment = live_appointment(db_session, referral=james)
     replan_appointment(db_session, appointment=appointment, now=NOW)
@@ -190,8 +190,6 @@ def test_still_applies_and_render_refuse_a_stale_reminder(db_session):
     db_session.refresh(reminder)
     assert reminder.state == "sending"  # the planner never touches a claimed row...
     assert not still_applies(db_session, reminder, NOW)  # ...and the sender learns it is stale
-    with pytest.raises(OutreachNoLongerApplies):
-        render(db_session, reminder, NOW)
 
 
 def test_the_full_cadence_for_every_demo_patient(db_session):
@@ -220,7 +218,7 @@ def test_the_full_cadence_for_every_demo_patient(db_session):
     assert set(everyone_else) == {"en"}
     # Every planned text renders.
     for row in db_session.scalars(select(PlannedOutreach).filter_by(state="planned", channel="sms")):
-        assert render(db_session, row, NOW)
+        assert compose(db_session, row)
 
 
 def test_a_referral_status_without_history_is_anchored_on_its_first_plan(db_session):

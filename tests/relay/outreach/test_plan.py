@@ -8,15 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.outreach.cadence import load_cadence
-from relay.outreach.planner import (
+from relay.outreach.plan import (
     AppointmentFacts,
     Audience,
     ReferralFacts,
-    next_allowed_time,
     plan_appointment,
     plan_referral,
     planning_state,
 )
+from relay.outreach.quiet_hours import next_allowed_time
 
 CHICAGO = ZoneInfo("America/Chicago")
 AUDIENCE = Audience(tz="America/Chicago", quiet_start=time(20, 0), quiet_end=time(8, 0))

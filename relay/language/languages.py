@@ -1,0 +1,22 @@
+"""Which language a patient is written to: one decision for every reply, message and template.
+
+Patients' records carry whatever the EHR stored ("es", "es-MX", "ES_us",
+"spa" ...). Relay has words in English and Spanish; a record in any other
+language gets English rather than a guess.
+"""
+
+from enum import StrEnum
+
+
+class Language(StrEnum):
+    EN = "en"
+    ES = "es"
+
+
+DEFAULT_LANGUAGE = Language.EN
+
+
+def language_of(stored: str | None) -> Language:
+    """The language we have words in for a stored code: "es", "es-MX", "es_US" are Spanish; others English."""
+    code = (stored or "").strip().replace("_", "-").split("-")[0].lower()
+    return Language(code) if code in Language._value2member_map_ else DEFAULT_LANGUAGE
