@@ -24,7 +24,7 @@ def create_app() -> FastAPI:
     app.include_router(outreach.router)
 
     @app.exception_handler(ClinicNotConfigured)
-    async def _no_clinic(_request, exc):  # noqa: ANN001
+    async def _no_clinic(_request, exc):
         from fastapi.responses import JSONResponse
 
         return JSONResponse({"detail": str(exc)}, status_code=503)

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
+from relay.core.phones import InvalidPhoneNumber, to_e164
 from relay.identity import verification
+from relay.models import Conversation
 from relay.records import conversations
 from relay.records.clinics import get_clinic
-from relay.models import Conversation
-from relay.core.phones import InvalidPhoneNumber, to_e164
 
 router = APIRouter(prefix="/api", tags=["conversations"], dependencies=[Depends(require_api_token)])
 API_ACTOR = "api"
@@ -93,7 +93,9 @@ def conversation_out(session: Session, conversation: Conversation) -> Conversati
 )
 def unlock_conversation(
     session: SessionDep,
-    conversation_id: Annotated[str, Path(description="The conversation's id, as GET /api/conversations gives it", max_length=64)],
+    conversation_id: Annotated[
+        str, Path(description="The conversation's id, as GET /api/conversations gives it", max_length=64)
+    ],
 ) -> ConversationOut:
     conversation = session.scalars(select(Conversation).filter_by(public_id=conversation_id)).one_or_none()
     if conversation is None:

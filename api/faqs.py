@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from api.deps import SessionDep, require_api_token
-from relay.records import audit
 from relay.language.gsm import non_gsm_characters, segments
 from relay.models import Faq
+from relay.records import audit
 
 router = APIRouter(prefix="/api", tags=["faqs"], dependencies=[Depends(require_api_token)])
 

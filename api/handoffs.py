@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
 from relay.messaging import handoffs
-from relay.models import Handoff
 from relay.messaging.sms_sender import SmsSendError
+from relay.models import Handoff
 
 router = APIRouter(prefix="/api", tags=["handoffs"], dependencies=[Depends(require_api_token)])
 

@@ -10,8 +10,8 @@ from sqlalchemy import or_, select
 
 from api.deps import SessionDep, require_api_token
 from api.referrals import Problem, find_referral
-from relay.records.clinics import get_clinic
 from relay.models import Appointment, PlannedOutreach
+from relay.records.clinics import get_clinic
 
 router = APIRouter(prefix="/api", tags=["outreach"], dependencies=[Depends(require_api_token)])
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
-from relay.records.clinics import get_clinic
 from relay.models import Referral, utcnow
 from relay.models.referral import REFERRAL_STATUSES
+from relay.records.clinics import get_clinic
 from relay.referrals.transitions import InvalidTransition, change_referral_status
 
 router = APIRouter(prefix="/api", tags=["referrals"], dependencies=[Depends(require_api_token)])

@@ -93,7 +93,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time as clock, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -170,7 +171,9 @@ def _fake_twilio_child() -> None:
         command = json.loads(line)
         with fake._lock:
             if command == "posts":
-                _reply([(r.form.get("To"), r.answered, r.at + wall_offset) for r in fake.requests if r.method == "POST"])
+                _reply(
+                    [(r.form.get("To"), r.answered, r.at + wall_offset) for r in fake.requests if r.method == "POST"]
+                )
             elif command == "count":
                 _reply(sum(1 for r in fake.requests if r.method == "POST"))
             elif command == "reset":
@@ -237,7 +240,11 @@ class BenchEnvironment:
     def relay(self, *args: str, log: str) -> subprocess.Popen:
         out = (self.workdir / f"{log}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "relay.ops.cli", *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         self.processes.append(process)
         return process
@@ -246,7 +253,7 @@ class BenchEnvironment:
         subprocess.run([sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
 
-    def redis(self):  # noqa: ANN201
+    def redis(self):
         from redis import Redis
 
         return Redis.from_url(self.redis_url)
@@ -341,7 +348,7 @@ def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:
@@ -354,9 +361,9 @@ def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
 
 def create_appointments(database_url: str, count: int, *, plan_now: datetime, progress: tqdm) -> None:
     """`count` patients, each with one scheduled referral and one appointment after `plan_now`."""
-    from relay.records.clinics import get_clinic
     from relay.core.db import session_scope
     from relay.models import Appointment, Patient, Referral, Specialist
+    from relay.records.clinics import get_clinic
 
     rng = random.Random(20240611)
     with session_scope(database_url) as session:
@@ -427,11 +434,11 @@ def _pure_facts(database_url: str, *, now: datetime) -> list[tuple]:
     a referral's status is anchored on the planning clock; consent from the
     patient's flag (the bench writes no ledger events).
     """
-    from relay.records.clinics import get_clinic
     from relay.core.db import session_scope
     from relay.models import Appointment, Patient, Referral
     from relay.outreach.cadence import load_cadence
     from relay.outreach.plan import AppointmentFacts, Audience, ReferralFacts
+    from relay.records.clinics import get_clinic
 
     cadence = load_cadence()
     with session_scope(database_url) as session:
@@ -439,8 +446,15 @@ def _pure_facts(database_url: str, *, now: datetime) -> list[tuple]:
         quiet_start, quiet_end = cadence.quiet_window(clinic)
         audiences: dict[str, Audience] = {}
         rows = session.execute(
-            select(Appointment.id, Appointment.start_at, Appointment.status, Referral.id, Referral.status,
-                   Patient.timezone, Patient.sms_consent)  # fmt: skip
+            select(
+                Appointment.id,
+                Appointment.start_at,
+                Appointment.status,
+                Referral.id,
+                Referral.status,
+                Patient.timezone,
+                Patient.sms_consent,
+            )
             .join(Referral, Appointment.referral_id == Referral.id)
             .join(Patient, Referral.patient_id == Patient.id)
             .order_by(Appointment.id)
@@ -473,7 +487,7 @@ def pure_planning_seconds(facts: list[tuple], *, now: datetime) -> tuple[float, 
     return time.perf_counter() - started, wanted
 
 
-def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: datetime, progress_factory) -> dict:  # noqa: ANN001
+def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: datetime, progress_factory) -> dict:
     from relay.core.db import session_scope
     from relay.models import Appointment, PlannedOutreach
     from relay.outreach.bulk import replan_all
@@ -556,8 +570,11 @@ def choose_dispatch_rows(database_url: str, count: int) -> list[DispatchRow]:
         found = session.execute(
             select(PlannedOutreach.id, Patient.id, Patient.phone)
             .join(Patient, PlannedOutreach.patient_id == Patient.id)
-            .where(PlannedOutreach.kind == "confirmation", PlannedOutreach.state == "planned",
-                   Patient.mrn.like("BENCH-OUT-%"))  # fmt: skip
+            .where(
+                PlannedOutreach.kind == "confirmation",
+                PlannedOutreach.state == "planned",
+                Patient.mrn.like("BENCH-OUT-%"),
+            )
             .order_by(PlannedOutreach.id)
             .limit(count)
         ).all()
@@ -572,8 +589,9 @@ class WorkerPool:
 
     A tree is the RQ worker and, in one of them, RQ's scheduler child. RQ's
     cron runs beside them as one process of its own (`relay serve cron`),
-    as in the Procfile; it is not a worker's, so it is not measured. Their resident sizes overlap (forked children share the
-    parent's pages until they write to them), so a tree is measured twice:
+    as in the Procfile; it is not a worker's, so it is not measured. Their
+    resident sizes overlap (forked children share the parent's pages until
+    they write to them), so a tree is measured twice:
     PSS, each shared page divided among the processes sharing it (what the
     tree really costs, and what the target is judged on), and the plain sum
     of RSS, which counts shared pages once per process (an upper bound).
@@ -638,7 +656,9 @@ def _make_due(database_url: str, rows: list[DispatchRow], due: list[datetime]) -
     from relay.models import PlannedOutreach
 
     with session_scope(database_url) as session:
-        session.execute(update(PlannedOutreach), [{"id": r.outreach_id, "due_at": d} for r, d in zip(rows, due, strict=True)])
+        session.execute(
+            update(PlannedOutreach), [{"id": r.outreach_id, "due_at": d} for r, d in zip(rows, due, strict=True)]
+        )
 
 
 def _tick_the_sweep(bench: BenchEnvironment) -> None:
@@ -657,7 +677,7 @@ def _tick_the_sweep(bench: BenchEnvironment) -> None:
     Queue(SWEEP_QUEUE, connection=bench.redis()).enqueue("scheduler.sweep.run_sweep", job_timeout=300, result_ttl=60)
 
 
-def _await_arrivals(bench: BenchEnvironment, count: int, *, timeout: float, desc: str, progress_factory) -> None:  # noqa: ANN001
+def _await_arrivals(bench: BenchEnvironment, count: int, *, timeout: float, desc: str, progress_factory) -> None:
     deadline = time.monotonic() + timeout
     with progress_factory(total=count, desc=desc, unit="send") as bar:
         seen = 0
@@ -679,7 +699,11 @@ def _await_recorded(database_url: str, rows: list[DispatchRow], timeout: float) 
         states: Counter = Counter()
         with session_scope(database_url) as session:
             for start in range(0, len(ids), 5000):
-                states.update(session.scalars(select(PlannedOutreach.state).where(PlannedOutreach.id.in_(ids[start:start + 5000]))))
+                states.update(
+                    session.scalars(
+                        select(PlannedOutreach.state).where(PlannedOutreach.id.in_(ids[start : start + 5000]))
+                    )
+                )
         if states.get("sent", 0) == len(ids) or time.monotonic() > deadline:
             return dict(states)
         time.sleep(0.5)
@@ -705,7 +729,7 @@ def _failed_jobs(bench: BenchEnvironment) -> dict[str, str]:
 
 
 def dispatch_run(bench: BenchEnvironment, rows: list[DispatchRow], due: list[datetime], *, desc: str,
-                 timeout: float, progress_factory) -> dict:  # noqa: ANN001 # fmt: skip
+                 timeout: float, progress_factory) -> dict:  # fmt: skip
     """Make `rows` due at `due`, let the running workers send them, and check what arrived at the fake."""
     bench.fake.reset()
     failed_before = _failed_jobs(bench).keys()
@@ -749,7 +773,11 @@ def dispatch_run(bench: BenchEnvironment, rows: list[DispatchRow], due: list[dat
 def _spread(values: list[float]) -> dict:
     if not values:
         return {"p50": None, "p99": None, "max": None}
-    return {"p50": round(_percentile(values, 50), 3), "p99": round(_percentile(values, 99), 3), "max": round(max(values), 3)}
+    return {
+        "p50": round(_percentile(values, 50), 3),
+        "p99": round(_percentile(values, 99), 3),
+        "max": round(max(values), 3),
+    }
 
 
 # --- baselines for dispatch: the bare twilio client at the same fake -------------
@@ -761,7 +789,9 @@ def _bare_sender_child() -> None:
     from relay.messaging.sms_sender import status_callback_url, twilio_client
 
     job = json.loads(sys.stdin.readline())
-    settings = Settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=job["base_url"])
+    settings = Settings(
+        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=job["base_url"]
+    )
     messages = twilio_client(settings).messages
     callback = status_callback_url(settings)
     _reply("ready")
@@ -772,7 +802,7 @@ def _bare_sender_child() -> None:
             time.sleep(max(0.0, start_at + offset - time.time()))
         try:
             messages.create(to=phone, from_=CLINIC_NUMBER, body=BARE_BODY, status_callback=callback)
-        except Exception:  # noqa: BLE001 - counted and reported
+        except Exception:
             errors += 1
     _reply(errors)
 
@@ -803,7 +833,9 @@ def bare_client(bench: BenchEnvironment, *, concurrency: int, sends: int, rate: 
     result = {"sends": sends, "concurrency": concurrency, "errors": errors + sends - len(arrived)}
     if offsets:
         result["offered_per_s"] = rate
-        result["lateness_s"] = _spread([arrived[p] - (start_at + o) for p, o in zip(phones, offsets, strict=True) if p in arrived])
+        result["lateness_s"] = _spread(
+            [arrived[p] - (start_at + o) for p, o in zip(phones, offsets, strict=True) if p in arrived]
+        )
     elif len(arrived) > 1:
         times = sorted(arrived.values())
         result["sends_per_s"] = round((len(times) - 1) / (times[-1] - times[0]), 1)
@@ -820,7 +852,7 @@ def outreach_benchmarks(
     *,
     appointments: int = _env_int("BENCH_OUTREACH_APPOINTMENTS", 100_000),
     sends: int = _env_int("BENCH_OUTREACH_SENDS", 2500),
-    progress_factory=tqdm,  # noqa: ANN001
+    progress_factory=tqdm,
 ) -> dict:
     """Run the planning and dispatch benchmarks; a JSON-able dict of figures, baselines and checks."""
     results: dict = {
@@ -844,9 +876,10 @@ def outreach_benchmarks(
         rows = choose_dispatch_rows(bench.database_url, len(WORKER_COUNTS) * (sends + paced_most))
         dispatch = {}
         for workers in WORKER_COUNTS:
-            dispatch[f"workers_{workers}"] = _dispatch_with(bench, workers, rows[:sends], rows[sends:sends + paced_most],
-                                                            progress_factory=progress_factory)  # fmt: skip
-            rows = rows[sends + paced_most:]
+            dispatch[f"workers_{workers}"] = _dispatch_with(
+                bench, workers, rows[:sends], rows[sends : sends + paced_most], progress_factory=progress_factory
+            )
+            rows = rows[sends + paced_most :]
         results["dispatch"] = dispatch
         results["fake_twilio_rss_mb"] = bench.fake.rss_mb()
     results["meets_targets"] = _verdicts(results)
@@ -854,8 +887,14 @@ def outreach_benchmarks(
     return results
 
 
-def _dispatch_with(bench: BenchEnvironment, workers: int, backlog_rows: list[DispatchRow], paced_rows: list[DispatchRow],
-                   *, progress_factory) -> dict:  # noqa: ANN001 # fmt: skip
+def _dispatch_with(
+    bench: BenchEnvironment,
+    workers: int,
+    backlog_rows: list[DispatchRow],
+    paced_rows: list[DispatchRow],
+    *,
+    progress_factory,
+) -> dict:
     sends = len(backlog_rows)
     result: dict = {"workers": workers, "bare_client": bare_client(bench, concurrency=workers, sends=sends)}
     pool = WorkerPool(bench, workers)
@@ -896,7 +935,9 @@ def _verdicts(results: dict) -> dict:
         "dispatch_2_workers": (two.get("backlog", {}).get("sends_per_s") or 0) >= TARGET_SENDS_PER_S,
         "p99_lateness": all(p is not None and p < TARGET_P99_LATENESS_S for p in lateness),
         "worker_memory": all(mb < TARGET_WORKER_MB for mb in peaks),
-        "no_errors": all(d[phase]["errors"] == 0 for d in results["dispatch"].values() for phase in ("backlog", "paced")),
+        "no_errors": all(
+            d[phase]["errors"] == 0 for d in results["dispatch"].values() for phase in ("backlog", "paced")
+        ),
     }
 
 
@@ -918,7 +959,8 @@ def outreach_markdown(results: dict) -> list[str]:
     lines = [
         "## Outreach",
         "",
-        f"Database: {results['database']}; Redis: {results.get('redis')}; {planning['appointments']:,} appointments planned; "
+        f"Database: {results['database']}; Redis: {results.get('redis')}; "
+        f"{planning['appointments']:,} appointments planned; "
         f"{results['settings']['sends']:,} sends per dispatch phase; rate limit off; "
         f"fake Twilio in its own process ({results.get('fake_twilio_rss_mb')} MB at the end).",
         "",
@@ -932,7 +974,9 @@ def outreach_markdown(results: dict) -> list[str]:
     for key, label in (("replan_initial", "`replan_all`, no plan yet (an import)"),
                        ("replan_unchanged", "`replan_all` again, nothing changed")):  # fmt: skip
         figure = planning[key]
-        lines.append(f"| {label} | {figure['seconds']} | {figure['appointments_per_s']:,.0f} | {figure['ratio_to_pure']} |")
+        lines.append(
+            f"| {label} | {figure['seconds']} | {figure['appointments_per_s']:,.0f} | {figure['ratio_to_pure']} |"
+        )
     lines += [
         "",
         f"{planning['rows_planned']:,} rows planned; data creation (not timed) took {planning['data_creation_s']} s.",
@@ -957,8 +1001,10 @@ def outreach_markdown(results: dict) -> list[str]:
     ]
     for run in dispatch.values():
         paced, late = run["paced"], run["paced"]["lateness_s"]
-        lines.append(f"| {run['workers']} | {paced['offered_per_s']} | {late['p50']} | {late['p99']} | {late['max']} "
-                     f"| {paced['bare_client']['lateness_s']['p99']} | {paced['p99_ratio_to_bare']} | {paced['errors']} |")  # fmt: skip
+        lines.append(
+            f"| {run['workers']} | {paced['offered_per_s']} | {late['p50']} | {late['p99']} | {late['max']} "
+            f"| {paced['bare_client']['lateness_s']['p99']} | {paced['p99_ratio_to_bare']} | {paced['errors']} |"
+        )
     lines += [
         "",
         f"### Worker memory, process tree (target: under {targets['worker_pss_mb']} MB: {met('worker_memory')})",
@@ -968,8 +1014,10 @@ def outreach_markdown(results: dict) -> list[str]:
     ]
     for run in dispatch.values():
         for n, tree in enumerate(run["memory"], start=1):
-            lines.append(f"| {run['workers']} | {n} | {tree['peak']['processes']} | {tree['idle']['pss_mb']} "
-                         f"| {tree['peak']['pss_mb']} | {tree['pss_ratio_to_idle']} | {tree['peak']['rss_sum_mb']} |")  # fmt: skip
+            lines.append(
+                f"| {run['workers']} | {n} | {tree['peak']['processes']} | {tree['idle']['pss_mb']} "
+                f"| {tree['peak']['pss_mb']} | {tree['pss_ratio_to_idle']} | {tree['peak']['rss_sum_mb']} |"
+            )
     lines += [
         "",
         "PSS divides pages shared by forked processes among them; the sum of RSS counts them once per process.",

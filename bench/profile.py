@@ -34,11 +34,18 @@ def profile_turns(*, base_url: str, auth_token: str, phone: str, turns: int = 35
     url = f"{base_url}/webhooks/twilio/sms"
     profiler = cProfile.Profile()
     for n in range(turns):
-        params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "To": CLINIC_NUMBER, "Body": SCRIPT[n % len(SCRIPT)]}
+        params = {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "From": phone,
+            "To": CLINIC_NUMBER,
+            "Body": SCRIPT[n % len(SCRIPT)],
+        }
         signature = validator.compute_signature(url, params)
         profiler.enable()
         assert validator.validate(url, params, signature)
-        result = handle_inbound(sid=params["MessageSid"], phone=to_e164(params["From"]), body=params["Body"], channel="sms")
+        result = handle_inbound(
+            sid=params["MessageSid"], phone=to_e164(params["From"]), body=params["Body"], channel="sms"
+        )
         _twiml(result.replies)
         profiler.disable()
     stats = pstats.Stats(profiler)

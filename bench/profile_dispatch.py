@@ -25,7 +25,10 @@ from tqdm import tqdm
 from bench.profile import own_time_by_group
 
 GROUPS = (
-    ("twilio client + HTTP (requests, urllib3, socket)", ("twilio/", "requests/", "urllib3/", "socket.py", "http/client")),
+    (
+        "twilio client + HTTP (requests, urllib3, socket)",
+        ("twilio/", "requests/", "urllib3/", "socket.py", "http/client"),
+    ),
     ("redis (rate limiter)", ("redis/",)),
     ("database (SQLAlchemy + driver)", ("sqlalchemy/", "sqlite3", "psycopg")),
     ("relay code", ("/relay/", "/scheduler/")),
@@ -61,7 +64,9 @@ def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
         now = datetime.now(UTC)
         with session_scope(url) as session:
             session.execute(
-                update(PlannedOutreach).where(PlannedOutreach.id.in_(ids)).values(state="queued", due_at=now, updated_at=now)
+                update(PlannedOutreach)
+                .where(PlannedOutreach.id.in_(ids))
+                .values(state="queued", due_at=now, updated_at=now)
             )
         send_outreach_batch(ids[:MAX_ROWS_PER_JOB])  # warm: imports, connections, caches
         ids = ids[MAX_ROWS_PER_JOB:]

@@ -14,8 +14,9 @@ BENCH_OUTREACH_APPOINTMENTS and BENCH_OUTREACH_SENDS size it.
 Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
 (script cycles per conversation for latency, default 4), BENCH_C1_CYCLES
 (the same at one conversation, default 4x BENCH_CYCLES), BENCH_CONCURRENCY
-(default 16), BENCH_OUT (where results go; default bench/). DATABASE_URL / REDIS_URL as for the app (default: a temporary
-SQLite file and an embedded Redis).
+(default 16), BENCH_OUT (where results go; default bench/). DATABASE_URL /
+REDIS_URL as for the app (default: a temporary SQLite file and an embedded
+Redis).
 """
 
 import json
@@ -99,7 +100,14 @@ def main() -> int:
         get_settings.cache_clear()
         dispose_engines()
         from bench.sms import (
-            SCRIPT, BareRasa, Webhook, conversation_ids, drive, drive_interleaved, drive_paired, make_bench_patients,
+            SCRIPT,
+            BareRasa,
+            Webhook,
+            conversation_ids,
+            drive,
+            drive_interleaved,
+            drive_paired,
+            make_bench_patients,
             release_handoffs,
         )
         from bench.voice import BareVoiceRasa, VoiceWebhook
@@ -146,7 +154,7 @@ def main() -> int:
             with tqdm(total=int(seconds), desc=f"throughput {name} {seconds:.0f}s", unit="s") as bar:
                 stop = threading.Event()
 
-                def tick() -> None:
+                def tick(stop: threading.Event = stop, bar: tqdm = bar) -> None:
                     while not stop.wait(1):
                         bar.update(1)
 
@@ -189,8 +197,8 @@ def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
     lines = [
         f"## {title}",
         "",
-        "| concurrency | turns per side | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 | added p50 | added p95 "
-        "| p95 ratio | added per pair p50 / p95 |",
+        "| concurrency | turns per side | bare Rasa p50 / p95 / p99 | Relay webhook p50 / p95 / p99 "
+        "| added p50 | added p95 | p95 ratio | added per pair p50 / p95 |",
         "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for users in (1, concurrency):
@@ -198,7 +206,8 @@ def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
         paired = f"{a['paired_p50_ms']} / {a['paired_p95_ms']}" if "pairs" in a else "(not paired)"
         lines.append(
             f"| {users} | {o['turns']} | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} "
-            f"| {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} | {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} | {paired} |"
+            f"| {o['p50_ms']} / {o['p95_ms']} / {o['p99_ms']} "
+            f"| {a['p50_ms']} | {a['p95_ms']} | {a['p95_ratio']} | {paired} |"
         )
     lines += ["", "Added p50 and p95: our percentile minus bare Rasa's. Added per pair (one conversation): the same "
               "message on both sides back to back, our time minus bare Rasa's, pair by pair."]  # fmt: skip
@@ -211,13 +220,20 @@ def markdown(results: dict) -> str:
     lines = [
         f"# Relay benchmarks ({results['started'][:19]}Z)",
         "",
-        f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, Python {m['python']}; database: {results['database']}.",
+        f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, Python {m['python']}; "
+        f"database: {results['database']}.",
         "",
-        *latency_table("SMS turn latency (ms): our signed webhook turn vs a bare Rasa round trip of the same messages",
-                       results["sms_latency"], c),  # fmt: skip
+        *latency_table(
+            "SMS turn latency (ms): our signed webhook turn vs a bare Rasa round trip of the same messages",
+            results["sms_latency"],
+            c,
+        ),
         "",
-        *latency_table("Voice turn latency (ms): our signed `<Gather>` turn vs a bare Rasa round trip on the voice channel",
-                       results["voice_latency"], c),  # fmt: skip
+        *latency_table(
+            "Voice turn latency (ms): our signed `<Gather>` turn vs a bare Rasa round trip on the voice channel",
+            results["voice_latency"],
+            c,
+        ),
     ]
     lines += [
         "",
@@ -225,8 +241,10 @@ def markdown(results: dict) -> str:
         "",
         "| | turns/s | turns | errors |",
         "| --- | ---: | ---: | ---: |",
-        f"| bare Rasa | {thr['bare_rasa']['turns_per_s']} | {thr['bare_rasa']['turns']} | {thr['bare_rasa']['errors']} |",
-        f"| Relay webhook | {thr['relay_webhook']['turns_per_s']} | {thr['relay_webhook']['turns']} | {thr['relay_webhook']['errors']} |",
+        *(
+            f"| {label} | {thr[side]['turns_per_s']} | {thr[side]['turns']} | {thr[side]['errors']} |"
+            for label, side in (("bare Rasa", "bare_rasa"), ("Relay webhook", "relay_webhook"))
+        ),
         f"| ratio | {thr['ratio']} | | |",
         "",
         "## Where a webhook turn's time goes (ms per turn, cProfile, in-process)",

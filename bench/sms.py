@@ -55,8 +55,12 @@ def make_bench_patients(count: int) -> list[str]:
                                       start_at=start, duration_minutes=30, status="scheduled")  # fmt: skip
             session.add(appointment)
             session.flush()
-            if not session.scalars(select(BookedSlot).filter_by(specialist_id=template.specialist_id, start_at=start)).first():
-                session.add(BookedSlot(specialist_id=template.specialist_id, start_at=start, appointment_id=appointment.id))
+            if not session.scalars(
+                select(BookedSlot).filter_by(specialist_id=template.specialist_id, start_at=start)
+            ).first():
+                session.add(
+                    BookedSlot(specialist_id=template.specialist_id, start_at=start, appointment_id=appointment.id)
+                )
     return phones
 
 
@@ -236,6 +240,7 @@ def drive_interleaved(sides: dict[str, tuple[Callable[[str, str], bool], list[st
             send, phones = sides[name]
             run = drive(send, phones, cycles=1, progress=progress)
             merged = runs[name]
-            runs[name] = Run(merged.latencies_ms + run.latencies_ms, merged.errors + run.errors, merged.seconds + run.seconds)
+            runs[name] = Run(
+                merged.latencies_ms + run.latencies_ms, merged.errors + run.errors, merged.seconds + run.seconds
+            )
     return runs
-

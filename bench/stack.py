@@ -70,7 +70,11 @@ class Stack:
     def _relay(self, *args: str, log: str | None = None) -> subprocess.Popen:
         out = (self.workdir / f"{log}.log").open("wb") if log else subprocess.DEVNULL
         return subprocess.Popen(
-            [sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "relay.ops.cli", *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
     def start(self) -> None:

@@ -21,7 +21,14 @@ from relay.inbound.voice_turns import RASA_DOWN, RASA_SLOW, Heard
 from webhooks.voice import TURN_PATH, VOICE_PATH
 
 # The date of birth by keypad (MMDDYYYY); everything else spoken.
-VOICE_SCRIPT = ("when is my appointment", "09031957", "where do i park", "can i reschedule", "next tuesday afternoon", "no")
+VOICE_SCRIPT = (
+    "when is my appointment",
+    "09031957",
+    "where do i park",
+    "can i reschedule",
+    "next tuesday afternoon",
+    "no",
+)
 SPEECH_CONFIDENCE = "0.92"
 
 
@@ -65,8 +72,10 @@ class VoiceWebhook:
         self.calls[phone] = (sid, turn)
         response = self._post(f"{TURN_PATH}?turn={turn}", self._call_fields(phone, sid) | gather_fields(text))
         # The apologies for a slow or failed Rasa are errors, not answers.
-        return response.status_code == 200 and "<Say" in response.text and not any(
-            apology.split(".")[0] in response.text for apology in (RASA_DOWN, RASA_SLOW)
+        return (
+            response.status_code == 200
+            and "<Say" in response.text
+            and not any(apology.split(".")[0] in response.text for apology in (RASA_DOWN, RASA_SLOW))
         )
 
 
@@ -82,7 +91,13 @@ class BareVoiceRasa:
 
     def __call__(self, phone: str, text: str) -> bool:
         fields = gather_fields(text)
-        heard = Heard.from_gather(speech=fields["SpeechResult"], confidence=float(fields.get("Confidence", 1)),
-                                  digits=fields.get("Digits", ""), min_confidence=get_settings().voice_min_confidence)  # fmt: skip
-        response = self.client.post(self.url, json={"sender": self.senders[phone], "message": heard.for_rasa(), "metadata": {}})
+        heard = Heard.from_gather(
+            speech=fields["SpeechResult"],
+            confidence=float(fields.get("Confidence", 1)),
+            digits=fields.get("Digits", ""),
+            min_confidence=get_settings().voice_min_confidence,
+        )
+        response = self.client.post(
+            self.url, json={"sender": self.senders[phone], "message": heard.for_rasa(), "metadata": {}}
+        )
         return response.status_code == 200 and bool(response.json())

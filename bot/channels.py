@@ -20,7 +20,8 @@ from __future__ import annotations
 import inspect
 import logging
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Dict, Optional, Text, Type
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
@@ -38,7 +39,7 @@ class SmsOutput(CollectingOutputChannel):
     """Collects the bot's replies to a text message."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "sms"
 
 
@@ -46,31 +47,27 @@ class VoiceOutput(CollectingOutputChannel):
     """Collects the bot's replies to a caller's turn (spoken by the app)."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "voice"
 
 
 class CollectingInput(InputChannel):
     """REST-style webhook that answers through `output_channel_class`."""
 
-    output_channel_class: Type[CollectingOutputChannel] = CollectingOutputChannel
+    output_channel_class: type[CollectingOutputChannel] = CollectingOutputChannel
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return cls.output_channel_class.name()
 
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
         payload = request.json
         metadata = payload.get("metadata") if isinstance(payload, dict) else None
         return metadata if isinstance(metadata, dict) else None
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         module = inspect.getmodule(self)
-        webhook = Blueprint(
-            f"{self.name()}_webhook", module.__name__ if module else None
-        )
+        webhook = Blueprint(f"{self.name()}_webhook", module.__name__ if module else None)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -84,9 +81,7 @@ class CollectingInput(InputChannel):
             sender = payload.get("sender")
             text = payload.get("message")
             if not isinstance(sender, str) or not sender or not isinstance(text, str):
-                return response.json(
-                    {"error": "'sender' and 'message' must be strings"}, status=400
-                )
+                return response.json({"error": "'sender' and 'message' must be strings"}, status=400)
 
             collector = self.output_channel_class()
             message = UserMessage(

@@ -98,7 +98,7 @@ def next_sweep_at(now: datetime, result: SweepResult, settings: Settings | None 
     return max(upcoming, soonest) if upcoming is not None else None
 
 
-def schedule_sweep(when: datetime, connection) -> bool:  # noqa: ANN001
+def schedule_sweep(when: datetime, connection) -> bool:
     """A sweep at `when` (rounded up to the second), unless one is already scheduled for that second."""
     second = math.ceil(when.timestamp())
     try:
@@ -116,7 +116,9 @@ def sweep(now: datetime | None = None, *, queue: Queue | None = None) -> SweepRe
     queue = queue or get_queue()
     settings = get_settings()
     recovered = resolve_stuck_sending(now, settings=settings)
-    result = SweepResult(confirmed=recovered.confirmed, replanned=recovered.replanned, unconfirmed=recovered.unconfirmed)
+    result = SweepResult(
+        confirmed=recovered.confirmed, replanned=recovered.replanned, unconfirmed=recovered.unconfirmed
+    )
     recover_lost_jobs(now, queue=queue, settings=settings, result=result)
     queue_due(now, queue=queue, settings=settings, result=result)
     counts = {name: len(ids) for name, ids in asdict(result).items() if isinstance(ids, list) and ids}
@@ -144,8 +146,12 @@ def _enqueue(queue: Queue, rows: list[tuple[int, int, datetime]], settings: Sett
         [
             Queue.prepare_data(send_outreach, args=(batch[0][0],), job_id=job_id(*batch[0]), **options)
             if len(batch) == 1
-            else Queue.prepare_data(send_outreach_batch, args=([outreach_id for outreach_id, _, _ in batch],),
-                                    job_id=batch_job_id(batch), **options)  # fmt: skip
+            else Queue.prepare_data(
+                send_outreach_batch,
+                args=([outreach_id for outreach_id, _, _ in batch],),
+                job_id=batch_job_id(batch),
+                **options,
+            )
             for batch in batches
         ]
     )

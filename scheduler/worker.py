@@ -34,7 +34,7 @@ def load_job_code() -> None:
     copies of its own. gc.freeze() keeps the garbage collector from writing
     to (and so copying) those objects' pages later.
     """
-    import scheduler.jobs  # noqa: F401
+    import scheduler.jobs
     import scheduler.sweep  # noqa: F401
 
     gc.freeze()

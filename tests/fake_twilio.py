@@ -107,13 +107,13 @@ class FakeTwilio:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def fail_next(self, count: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None) -> None:
+    def fail_next(
+        self, count: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None
+    ) -> None:
         """Answer the next `count` authenticated requests with this error instead."""
         code = code if code is not None else (20429 if status == 429 else 20500 if status >= 500 else None)
         with self._lock:
-            self._failures.append(
-                _Failure(count, status, code, message or ERROR_MESSAGES.get(code, "Error"))
-            )
+            self._failures.append(_Failure(count, status, code, message or ERROR_MESSAGES.get(code, "Error")))
 
     def set_status(self, sid: str, status: str) -> None:
         with self._lock:
@@ -265,13 +265,13 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._serve("POST")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._serve("GET")
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002, ANN002
+        def log_message(self, format: str, *args) -> None:
             pass  # quiet: requests are recorded instead
 
     return Handler

@@ -21,9 +21,9 @@ from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import delete, select
 
 from relay.core.db import session_scope
+from relay.core.settings import get_settings
 from relay.models import Message, Patient, PlannedOutreach
 from scheduler.queues import QUEUE_NAMES
-from relay.core.settings import get_settings
 
 DEMO_ZONE = ZoneInfo("America/Chicago")
 
@@ -75,7 +75,9 @@ def stub_plan(monkeypatch):
 
     monkeypatch.setattr(relay.outreach.prepare, "still_applies", lambda session, outreach, now: True)
     monkeypatch.setattr(
-        relay.outreach.prepare, "compose", lambda session, outreach: f"Riverside Family Health: test reminder {outreach.id}."
+        relay.outreach.prepare,
+        "compose",
+        lambda session, outreach: f"Riverside Family Health: test reminder {outreach.id}.",
     )
 
 

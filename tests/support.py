@@ -3,7 +3,8 @@
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time as clock, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from zoneinfo import ZoneInfo
 
 DEMO_TZ = "America/Chicago"

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
 
-from relay.inbound import turns
 from relay.core.phones import InvalidPhoneNumber, to_e164
+from relay.inbound import turns
 from webhooks.signature import TwilioFormDep
 
 router = APIRouter(tags=["twilio"])
@@ -45,7 +45,5 @@ async def inbound_sms(form: TwilioFormDep) -> Response:
     except InvalidPhoneNumber as exc:
         raise HTTPException(status_code=400, detail=f"From is not a phone number ({exc})") from None
     # The turn blocks on Rasa and the database; keep the event loop free meanwhile.
-    result = await run_in_threadpool(
-        turns.handle_inbound, sid=sid, phone=phone, body=form["Body"], channel="sms"
-    )
+    result = await run_in_threadpool(turns.handle_inbound, sid=sid, phone=phone, body=form["Body"], channel="sms")
     return _twiml(result.replies)

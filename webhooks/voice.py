@@ -17,14 +17,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
 
-from relay.inbound import voice_turns
-
-from relay.records import calls
 from relay.core.db import session_scope
 from relay.core.phones import InvalidPhoneNumber, mask, to_e164
 from relay.core.settings import get_settings
-from relay.language.spoken import speakable
+from relay.inbound import voice_turns
 from relay.inbound.voice_turns import Heard, VoiceStep
+from relay.language.spoken import speakable
+from relay.records import calls
 from webhooks.signature import TwilioFormDep
 
 router = APIRouter(tags=["twilio"])
@@ -183,7 +182,9 @@ async def call_status(form: TwilioFormDep) -> Response:
 
     def record() -> None:
         with session_scope() as session:
-            calls.record_status(session, call_sid=sid, status=status, duration_seconds=int(duration) if duration else None)
+            calls.record_status(
+                session, call_sid=sid, status=status, duration_seconds=int(duration) if duration else None
+            )
 
     await run_in_threadpool(record)
     log.debug("status %s for call %s from %s", status, sid, mask(form.get("From")))

@@ -12,17 +12,24 @@ from sqlalchemy.orm import Session
 from bot.actions.common import conversation_for, is_voice
 from bot.actions.flow import Context, RequestAction, handles
 from bot.actions.referrals import tell_status
-from relay.inbound.answers import yes_or_no
-from relay.scheduling.booking import NotBookable, SlotTaken, book_slot, cancel_appointment, confirm_appointment, coverage_accepted
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
+from relay.inbound.answers import yes_or_no
+from relay.language.spoken import format_when_spoken, respell_times, spoken_options
+from relay.language.timefmt import format_when
 from relay.messaging.handoffs import open_handoff
 from relay.models import Clinic, Referral, utcnow
+from relay.records.clinics import get_clinic
 from relay.referrals.patient_requests import BOOKABLE_STATUSES, is_emergency, upcoming_appointment
+from relay.scheduling.booking import (
+    NotBookable,
+    SlotTaken,
+    book_slot,
+    cancel_appointment,
+    confirm_appointment,
+    coverage_accepted,
+)
 from relay.scheduling.slots import offer_slots
-from relay.language.spoken import format_when_spoken, respell_times, spoken_options
 from relay.scheduling.time_windows import TimeWindow, parse_time_request
-from relay.language.timefmt import format_when
 
 # Slot values the validators set once an answer is understood. Not plain
 # "yes"/"no": the patient's own "yes" fills the slot first and must still be acted on.
@@ -191,8 +198,14 @@ class ValidateBookingForm(FormValidationAction):
                     dispatcher.utter_message(response="utter_slot_choice_invalid")
                     return {"slot_choice": None}
                 # A new day or time: offer slots for it instead.
-                return {"slot_choice": None, "time_request": text,
-                        "offered_slots": _offer(dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker)) or None}  # fmt: skip
+                return {
+                    "slot_choice": None,
+                    "time_request": text,
+                    "offered_slots": _offer(
+                        dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker)
+                    )
+                    or None,
+                }
             rescheduling = upcoming_appointment(referral, now) is not None
             try:
                 appointment = book_slot(session, referral=referral, start_at=choice, now=now, actor="bot")
@@ -214,8 +227,14 @@ class ValidateBookingForm(FormValidationAction):
 
 
 def _offer(
-    dispatcher: CollectingDispatcher, session: Session, clinic: Clinic, referral: Referral, window: TimeWindow,
-    now: datetime, *, spoken: bool = False,
+    dispatcher: CollectingDispatcher,
+    session: Session,
+    clinic: Clinic,
+    referral: Referral,
+    window: TimeWindow,
+    now: datetime,
+    *,
+    spoken: bool = False,
 ) -> list[str]:
     """Say up to three open slots for the window (or the nearest ones); return them as ISO strings."""
     offer = offer_slots(session, specialist_id=referral.specialist_id, window=window, now=now, tz=clinic.timezone)
@@ -339,4 +358,4 @@ class ActionCancelDone(Action):
             )
             ctx = Context(session, clinic, conversation, conversation.patient, utcnow(), dispatcher, tracker)
             events = start_booking(ctx, referral)
-        return [SlotSet("cancel_confirmation", None), SlotSet("pending_request", "rebook" if events else None)] + events
+        return [SlotSet("cancel_confirmation", None), SlotSet("pending_request", "rebook" if events else None), *events]

@@ -3,8 +3,8 @@
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from relay.records import conversations
 from relay.models import Conversation
+from relay.records import conversations
 
 
 def is_voice(tracker: Tracker) -> bool:

@@ -13,11 +13,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.appointments import ANSWERED_NO, ANSWERED_YES
 from bot.actions.common import conversation_for
+from relay.core.db import session_scope
 from relay.inbound.answers import yes_or_no
+from relay.models import utcnow
 from relay.records.clinics import get_clinic
 from relay.records.consent import record_consent
-from relay.core.db import session_scope
-from relay.models import utcnow
 
 
 class ActionStartOptout(Action):
@@ -57,7 +57,10 @@ class ValidateOptoutForm(FormValidationAction):
                 conversation = conversation_for(session, tracker)
                 if conversation is not None:
                     record_consent(
-                        session, phone=conversation.phone, consented=False, now=utcnow(),
+                        session,
+                        phone=conversation.phone,
+                        consented=False,
+                        now=utcnow(),
                         source=f"{tracker.get_latest_input_channel() or 'sms'}:bot_confirmed",
                     )
         return {"optout_confirmation": ANSWERED_YES if answer else ANSWERED_NO}

@@ -6,10 +6,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.handoff import misunderstood
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
-from relay.records.faq import answer_for
 from relay.core.phones import pretty
+from relay.records.clinics import get_clinic
+from relay.records.faq import answer_for
 
 
 def selected_faq(tracker: Tracker) -> tuple[str | None, float]:
@@ -28,7 +28,9 @@ def answer_from_faq(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     if tracker.get_intent_of_latest_message() != "ask_faq":
         key, confidence = None, 0.0  # only stored wording can match off-topic messages
     with session_scope() as session:
-        faq = answer_for(session, message=tracker.latest_message.get("text") or "", selected_key=key, selector_confidence=confidence)
+        faq = answer_for(
+            session, message=tracker.latest_message.get("text") or "", selected_key=key, selector_confidence=confidence
+        )
         answer = faq.answer if faq else None
     if answer is None:
         return False

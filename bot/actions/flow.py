@@ -16,13 +16,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from bot.actions.common import conversation_for, is_voice
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
-from relay.models import Clinic, Conversation, Patient, Referral, utcnow
-from relay.referrals.patient_requests import candidates
 from relay.core.phones import pretty
-from relay.referrals.status import choice_options, pick_referral
 from relay.identity.verification import check_dob, is_verified
+from relay.models import Clinic, Conversation, Patient, Referral, utcnow
+from relay.records.clinics import get_clinic
+from relay.referrals.patient_requests import candidates
+from relay.referrals.status import choice_options, pick_referral
 
 
 @dataclass

@@ -5,8 +5,8 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
+from relay.records.clinics import get_clinic
 
 
 class ActionGreet(Action):

@@ -6,10 +6,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
-from relay.messaging.handoffs import open_handoff
 from relay.core.phones import pretty
+from relay.messaging.handoffs import open_handoff
+from relay.records.clinics import get_clinic
 
 
 def hand_to_staff(dispatcher: CollectingDispatcher, tracker: Tracker, *, reason: str, priority: str = "normal") -> None:
@@ -50,7 +50,10 @@ def previous_answer_was_a_miss(tracker: Tracker) -> bool:
             users_seen += 1
             if users_seen == 2:
                 return False
-        elif users_seen == 1 and event.get("event") == "bot":
-            if (event.get("metadata") or {}).get("utter_action") in MISSED:
-                return True
+        elif (
+            users_seen == 1
+            and event.get("event") == "bot"
+            and (event.get("metadata") or {}).get("utter_action") in MISSED
+        ):
+            return True
     return False

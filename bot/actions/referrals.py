@@ -7,9 +7,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import conversation_for
 from bot.actions.flow import Context, RequestAction, handles
-from relay.records import audit
 from relay.core.db import session_scope
 from relay.models import Referral, utcnow
+from relay.records import audit
 from relay.referrals.patient_requests import candidates
 from relay.referrals.status import pick_referral, status_replies
 

@@ -132,9 +132,7 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             placeholders.append("PUBLIC_BASE_URL")
         if placeholders:
-            raise ValueError(
-                "RELAY_ENV=production refuses placeholder settings: " + ", ".join(placeholders)
-            )
+            raise ValueError("RELAY_ENV=production refuses placeholder settings: " + ", ".join(placeholders))
         return self
 
 

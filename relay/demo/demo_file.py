@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from relay.models.referral import APPOINTMENT_STATUSES, PRIORITIES, REFERRAL_STATUSES, REFERRAL_TYPES
 from relay.core.phones import InvalidPhoneNumber, to_e164
+from relay.models.referral import APPOINTMENT_STATUSES, PRIORITIES, REFERRAL_STATUSES, REFERRAL_TYPES
 
 # The contract lives in the shared folder beside the repository; a copy ships in
 # the package so a fresh clone without that folder still seeds the same clinic.
@@ -25,6 +25,8 @@ BUNDLED_DEMO_FILE = Path(__file__).resolve().parent / "clinic.yaml"
 
 def default_demo_file() -> Path:
     return SHARED_DEMO_FILE if SHARED_DEMO_FILE.exists() else BUNDLED_DEMO_FILE
+
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _RELATIVE = re.compile(r"^D(?P<offset>[+-]\d+)(?:\s+(?P<time>\d{1,2}:\d{2}))?$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}$")
@@ -48,11 +50,11 @@ def _check_clock(value: str) -> str:
 
 
 def _check_relative(value: str) -> str:
-    if not _RELATIVE.match(value.strip()):
+    match = _RELATIVE.match(value.strip())
+    if match is None:
         raise ValueError(f"{value!r} is not a relative date like 'D+3 10:00' or 'D-6'")
-    if m := _RELATIVE.match(value.strip()):
-        if m.group("time"):
-            _check_clock(m.group("time"))
+    if match.group("time"):
+        _check_clock(match.group("time"))
     return value.strip()
 
 

@@ -169,7 +169,9 @@ def _seed_patient(
     if consent_changed:
         now = datetime.now(UTC)
         patient.sms_consent_changed_at = now
-        session.add(ConsentEvent(patient_id=patient.id, phone=phone, consented=entry.sms_consent, source="seed", at=now))
+        session.add(
+            ConsentEvent(patient_id=patient.id, phone=phone, consented=entry.sms_consent, source="seed", at=now)
+        )
     for referral_entry in entry.referrals:
         auth = referral_entry.authorization
         referral = _upsert(
@@ -199,9 +201,12 @@ def _seed_patient(
 
 def _seed_appointment(session: Session, entry: AppointmentEntry, referral: Referral, clock: DemoClock) -> None:
     # The visit lasts one slot of the specialist's schedule.
-    slot_minutes = session.scalars(
-        select(WeeklyAvailability.slot_minutes).filter_by(specialist_id=referral.specialist_id).limit(1)
-    ).first() or 30
+    slot_minutes = (
+        session.scalars(
+            select(WeeklyAvailability.slot_minutes).filter_by(specialist_id=referral.specialist_id).limit(1)
+        ).first()
+        or 30
+    )
     appointment = _upsert(
         session,
         Appointment,
@@ -217,7 +222,11 @@ def _seed_appointment(session: Session, entry: AppointmentEntry, referral: Refer
     holds_slot = entry.status in ("scheduled", "confirmed")
     booked = session.scalars(select(BookedSlot).filter_by(appointment_id=appointment.id)).one_or_none()
     if holds_slot and booked is None:
-        session.add(BookedSlot(specialist_id=appointment.specialist_id, start_at=appointment.start_at, appointment_id=appointment.id))
+        session.add(
+            BookedSlot(
+                specialist_id=appointment.specialist_id, start_at=appointment.start_at, appointment_id=appointment.id
+            )
+        )
     elif holds_slot and booked.start_at != appointment.start_at:
         booked.start_at = appointment.start_at
     elif not holds_slot and booked is not None:

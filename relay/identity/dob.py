@@ -75,12 +75,18 @@ def _parse(lowered: str, today: date) -> date | None:
 # --- numbers said in words ------------------------------------------------------
 
 _UNIT_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine".split())}
-_TEEN_WORDS = {w: n + 10 for n, w in enumerate(
-    "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TEEN_WORDS = {
+    w: n + 10
+    for n, w in enumerate("ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())
+}
 _TENS_WORDS = {w: (n + 2) * 10 for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
-_ORDINAL_WORDS = {w: n + 1 for n, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
-    "fifteenth sixteenth seventeenth eighteenth nineteenth".split())}
+_ORDINAL_WORDS = {
+    w: n + 1
+    for n, w in enumerate(
+        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+        "fifteenth sixteenth seventeenth eighteenth nineteenth".split()
+    )
+}
 _ORDINAL_TENS = {"twentieth": 20, "thirtieth": 30}
 _ZERO_WORDS = {"zero", "oh", "o"}
 

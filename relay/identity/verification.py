@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from relay.records import audit
-from relay.records.clinics import get_clinic
+from relay.core.settings import get_settings
 from relay.identity.dob import parse_dob
 from relay.messaging.handoffs import open_handoff
 from relay.models import Conversation, utcnow
-from relay.core.settings import get_settings
+from relay.records import audit
+from relay.records.clinics import get_clinic
 
 
 class NotLocked(Exception):
@@ -55,7 +55,11 @@ def check_dob(session: Session, *, conversation: Conversation, text: str, now: d
     conversation.failed_verifications += 1
     attempts_left = max_attempts - conversation.failed_verifications
     audit.record(
-        session, actor="bot", action="verification.failed", details={"attempt": conversation.failed_verifications}, **common
+        session,
+        actor="bot",
+        action="verification.failed",
+        details={"attempt": conversation.failed_verifications},
+        **common,
     )
     if attempts_left > 0:
         return DobCheck("mismatch", attempts_left)

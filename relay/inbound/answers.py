@@ -2,8 +2,38 @@
 
 import re
 
-_YES = {"yes", "y", "yeah", "yep", "yup", "ya", "sure", "ok", "okay", "correct", "si", "confirm", "please do", "do it", "yes please"}
-_NO = {"no", "n", "nope", "nah", "dont", "don't", "do not", "keep it", "never mind", "nevermind", "not now", "no thanks", "no thank you"}
+_YES = {
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yup",
+    "ya",
+    "sure",
+    "ok",
+    "okay",
+    "correct",
+    "si",
+    "confirm",
+    "please do",
+    "do it",
+    "yes please",
+}
+_NO = {
+    "no",
+    "n",
+    "nope",
+    "nah",
+    "dont",
+    "don't",
+    "do not",
+    "keep it",
+    "never mind",
+    "nevermind",
+    "not now",
+    "no thanks",
+    "no thank you",
+}
 
 
 def yes_or_no(text: str, intent: str | None = None) -> bool | None:

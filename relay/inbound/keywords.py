@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from relay.models import Clinic
 from relay.core.phones import pretty
+from relay.models import Clinic
 
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "REVOKE", "OPTOUT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
@@ -23,10 +23,10 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 KeywordKind = Literal["opt_out", "opt_in", "opt_in_if_opted_out", "help"]
 
 _KINDS: dict[str, KeywordKind] = {
-    **{word: "opt_out" for word in OPT_OUT_WORDS},
-    **{word: "opt_in" for word in OPT_IN_WORDS},
-    **{word: "opt_in_if_opted_out" for word in OPT_IN_IF_OPTED_OUT_WORDS},
-    **{word: "help" for word in HELP_WORDS},
+    **dict.fromkeys(OPT_OUT_WORDS, "opt_out"),
+    **dict.fromkeys(OPT_IN_WORDS, "opt_in"),
+    **dict.fromkeys(OPT_IN_IF_OPTED_OUT_WORDS, "opt_in_if_opted_out"),
+    **dict.fromkeys(HELP_WORDS, "help"),
 }
 _TRAILING_PUNCTUATION = re.compile(r"[\s.!?,;:]+$")
 

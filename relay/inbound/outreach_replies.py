@@ -13,19 +13,26 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.records import audit
-from relay.scheduling.booking import confirm_appointment
-from relay.records.clinics import get_clinic
-from relay.messaging.handoffs import open_handoff
-from relay.models import Appointment, Conversation, PlannedOutreach, Referral, ReviewRating
-from relay.referrals.patient_requests import LIVE_APPOINTMENT_STATUSES
 from relay.language.languages import Language, language_of
 from relay.language.timefmt import format_when
+from relay.messaging.handoffs import open_handoff
+from relay.models import Appointment, Conversation, PlannedOutreach, Referral, ReviewRating
+from relay.records import audit
+from relay.records.clinics import get_clinic
+from relay.referrals.patient_requests import LIVE_APPOINTMENT_STATUSES
+from relay.scheduling.booking import confirm_appointment
 
 # How long after our message a bare "C", "R" or "4" still refers to it.
 REPLY_WINDOW = timedelta(days=7)
 APPOINTMENT_KINDS = ("confirmation", "reminder")
-RESCHEDULE_KINDS = ("confirmation", "reminder", "scheduling_invite", "scheduling_nudge", "no_show_followup", "rebook_offer")
+RESCHEDULE_KINDS = (
+    "confirmation",
+    "reminder",
+    "scheduling_invite",
+    "scheduling_nudge",
+    "no_show_followup",
+    "rebook_offer",
+)
 _RATING = re.compile(r"^\s*([1-5])\s*(?:stars?|/\s*5|out of 5|de 5|estrellas?)?\s*[.!]*\s*$", re.IGNORECASE)
 
 TEXTS = {
@@ -87,7 +94,9 @@ def _language(conversation: Conversation) -> Language:
     return language_of(conversation.patient.language if conversation.patient else None)
 
 
-def _confirm(session: Session, *, outreach: PlannedOutreach, conversation: Conversation, now: datetime) -> list[str] | None:
+def _confirm(
+    session: Session, *, outreach: PlannedOutreach, conversation: Conversation, now: datetime
+) -> list[str] | None:
     appointment = session.get(Appointment, outreach.appointment_id) if outreach.appointment_id else None
     if appointment is None or appointment.status not in LIVE_APPOINTMENT_STATUSES or appointment.start_at <= now:
         return None  # the reminder is stale: let the bot work out what is meant
@@ -104,7 +113,9 @@ def _confirm(session: Session, *, outreach: PlannedOutreach, conversation: Conve
     ]
 
 
-def _rate(session: Session, *, outreach: PlannedOutreach, conversation: Conversation, rating: int, now: datetime) -> list[str] | None:
+def _rate(
+    session: Session, *, outreach: PlannedOutreach, conversation: Conversation, rating: int, now: datetime
+) -> list[str] | None:
     if session.scalars(select(ReviewRating).filter_by(outreach_id=outreach.id)).first() is not None:
         return None  # already rated: a second number is something else
     referral = session.get(Referral, outreach.referral_id) if outreach.referral_id else None
@@ -125,6 +136,11 @@ def _rate(session: Session, *, outreach: PlannedOutreach, conversation: Conversa
         review_url = get_clinic(session).review_url
         return [texts["thanks_review"].format(review_url=review_url) if review_url else texts["thanks"]]
     open_handoff(
-        session, conversation=conversation, reason="service_recovery", priority="normal", referral_id=referral.id, now=now
+        session,
+        conversation=conversation,
+        reason="service_recovery",
+        priority="normal",
+        referral_id=referral.id,
+        now=now,
     )
     return [texts["sorry"]]

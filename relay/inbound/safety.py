@@ -17,10 +17,7 @@ from typing import Literal
 
 Category = Literal["medical", "mental_health"]
 
-MEDICAL_REPLY = (
-    "If this is a medical emergency, call 911 now. Do not wait for a text reply. "
-    "Our team has been alerted."
-)
+MEDICAL_REPLY = "If this is a medical emergency, call 911 now. Do not wait for a text reply. Our team has been alerted."
 MENTAL_HEALTH_REPLY = (
     "You are not alone. Call or text 988 (Suicide & Crisis Lifeline) now, any time. "
     "If you are in immediate danger, call 911. Our team has been alerted."
@@ -86,7 +83,8 @@ _MEDICAL = (
     r"seizing",
     r"over ?dos(?:e|ed|es|ing)",
     r"oded",
-    r"took (?:too many|a bunch of|a handful of|a lot of|a whole bottle of|the whole bottle of) (?:pills|tablets|meds|medications?)",
+    r"took (?:too many|a bunch of|a handful of|a lot of|a whole bottle of|the whole bottle of) "
+    r"(?:pills|tablets|meds|medications?)",
     r"poisoned",
 )
 

@@ -25,23 +25,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relay.inbound import keywords, outreach_replies, rasa_client, safety
-
-from relay.records import consent, conversations
-
-from relay.scheduling import clinic_hours
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
-from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
-from relay.models import Clinic, Message, utcnow
 from relay.core.phones import mask
 from relay.core.settings import get_settings
+from relay.inbound import keywords, outreach_replies, rasa_client, safety
+from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
+from relay.models import Clinic, Message, utcnow
+from relay.records import consent, conversations
+from relay.records.clinics import get_clinic
+from relay.scheduling import clinic_hours
 
 log = logging.getLogger("relay.inbound.turns")
 
 RASA_DOWN_REPLY = (
-    "Sorry, I can't answer right now. A team member will follow up with you soon. "
-    "For emergencies call 911."
+    "Sorry, I can't answer right now. A team member will follow up with you soon. For emergencies call 911."
 )
 HANDOFF_ACK_REPLY = "Thanks, a member of our team will reply here soon."
 
@@ -80,7 +77,9 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
             return TurnResult(replies)
 
     try:
-        texts = [m["text"] for m in rasa_client.send_message(sender=sender, text=body, channel=channel) if m.get("text")]
+        texts = [
+            m["text"] for m in rasa_client.send_message(sender=sender, text=body, channel=channel) if m.get("text")
+        ]
         if not texts:
             # Every turn of ours ends in a reply; none means the action server failed.
             raise rasa_client.RasaUnavailable("empty reply")

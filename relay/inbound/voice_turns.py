@@ -33,16 +33,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from relay.inbound import rasa_client, safety
-
-from relay.records import calls, conversations
-from relay.records.clinics import get_clinic
 from relay.core.db import session_scope
+from relay.core.settings import get_settings
 from relay.identity.dob import parse_dob
+from relay.inbound import rasa_client, safety
+from relay.language.spoken import keypad_text, spoken_choice
 from relay.messaging.handoffs import open_handoff, open_handoff_for
 from relay.models import Call, CallTurn, Message, utcnow
-from relay.core.settings import get_settings
-from relay.language.spoken import keypad_text, spoken_choice
+from relay.records import calls, conversations
+from relay.records.clinics import get_clinic
 
 log = logging.getLogger("relay.inbound.voice_turns")
 
@@ -52,7 +51,10 @@ GREETING = (
     "I am the clinic's automated assistant. I can tell you where your referral stands, and confirm, "
     "reschedule or cancel an appointment. How can I help you today?",
 )
-HELD_BY_STAFF = "Thank you for calling {clinic}. A member of our team is looking after your request. Please hold while I connect you."
+HELD_BY_STAFF = (
+    "Thank you for calling {clinic}. A member of our team is looking after your request. "
+    "Please hold while I connect you."
+)
 WITHHELD_NUMBER = (
     "Thank you for calling {clinic}. Your number is withheld, so I cannot look up your records. "
     "Please hold while I connect you with our team."
@@ -170,9 +172,7 @@ def start_call(*, call_sid: str, phone: str | None, now: datetime | None = None)
     return step
 
 
-def handle_turn(
-    *, call_sid: str, turn: int, phone: str | None, heard: Heard, now: datetime | None = None
-) -> VoiceStep:
+def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, now: datetime | None = None) -> VoiceStep:
     """Turn N: what the caller said or pressed, answered once."""
     now = now or utcnow()
     turn_id = _claim(call_sid=call_sid, turn=turn, phone=phone, heard=heard, now=now)
@@ -290,14 +290,16 @@ def _reprompt(heard: Heard, previous: CallTurn | None) -> list[str]:
     sentences = re.split(r"(?<=[.?!])\s+", said[-1]) if said else []
     asking = [n for n, sentence in enumerate(sentences) if _asks(sentence)]
     # After a plain answer (no question in it), ask whether there is more.
-    again = " ".join(sentences[asking[0]:]) if asking else ANYTHING_ELSE
+    again = " ".join(sentences[asking[0] :]) if asking else ANYTHING_ELSE
     hint = [] if "keypad" in again.lower() else [KEYPAD_HINT]
-    return [f"{sorry} {again}"] + hint
+    return [f"{sorry} {again}", *hint]
 
 
 def _asks(sentence: str) -> bool:
     lowered = sentence.lower()
-    return "?" in sentence or any(words in lowered for words in ("please say", "say or press", "press or say", "tell me"))
+    return "?" in sentence or any(
+        words in lowered for words in ("please say", "say or press", "press or say", "tell me")
+    )
 
 
 def _transfer(*says: str, number: str, author: str = "system", outcome: str = "transferred") -> VoiceStep:

@@ -1,1 +1,1 @@
-"""How Relay speaks to a patient: which language, dates and times written and said, the SMS alphabet, the names of things."""
+"""How Relay speaks to a patient: in which language, dates and times written and said, the SMS alphabet, names."""

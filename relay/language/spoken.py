@@ -107,7 +107,9 @@ _PHONE = re.compile(r"(?<![\d-])(?:\+?1[ .-]?)?\(?\b\d{3}\)?[ .-]?\d{3}[ .-]\d{4
 _SHORT_NUMBERS = re.compile(r"\b(911|988)\b")
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 # "Reply VIDEO and we will check", "; reply to ask for a video visit": instructions for a text.
-_REPLY_CLAUSE = re.compile(r"(?:^|(?<=[.;!?]))\s*[^.;!?]*\b(?:reply|text us|texting us)\b[^.;!?]*[.;!?]?", re.IGNORECASE)
+_REPLY_CLAUSE = re.compile(
+    r"(?:^|(?<=[.;!?]))\s*[^.;!?]*\b(?:reply|text us|texting us)\b[^.;!?]*[.;!?]?", re.IGNORECASE
+)
 
 
 def respell_times(text: str) -> str:

@@ -1,1 +1,1 @@
-"""Messages out of the clinic: the SMS gateway (Twilio or the dev outbox), its rate limit, and the staff handoff queue."""
+"""Messages out of the clinic: the SMS gateway (Twilio or the dev outbox), its rate limit, the staff handoffs."""

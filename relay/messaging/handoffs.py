@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from relay.records import audit, consent
-from relay.models import Conversation, Handoff, Message, utcnow
 from relay.messaging.sms_sender import send_sms
+from relay.models import Conversation, Handoff, Message, utcnow
+from relay.records import audit, consent
 
 
 class HandoffResolved(Exception):
@@ -163,5 +163,5 @@ def _rank(priority: str) -> int:
     return _RANKS.get(priority, len(_RANKS))
 
 
-def _rank_sql():  # noqa: ANN202
+def _rank_sql():
     return case(_RANKS, value=Handoff.priority, else_=len(_RANKS))

@@ -20,6 +20,7 @@ and hosts:
 
 import logging
 import time
+from contextlib import suppress
 
 from pyrate_limiter import Rate, RateItem, RedisBucket
 from redis import Redis
@@ -78,10 +79,8 @@ class SenderRateLimiter:
                 return 0
             return decision.retry_after_ms or 50
         finally:
-            try:
+            with suppress(LockError):  # expired while we held it: nothing left to free
                 lock.release()
-            except LockError:  # expired while we held it: nothing left to free
-                pass
 
     def _bucket(self, sender: str) -> RedisBucket:
         if sender not in self._buckets:

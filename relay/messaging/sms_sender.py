@@ -35,11 +35,11 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from relay.records import conversations
-from relay.records.clinics import get_clinic
-from relay.models import Conversation, Message
 from relay.core.phones import mask
 from relay.core.settings import DEV_ACCOUNT_SID, PROJECT_ROOT, Settings, get_settings
+from relay.models import Conversation, Message
+from relay.records import conversations
+from relay.records.clinics import get_clinic
 
 log = logging.getLogger("relay.messaging.sms_sender")
 
@@ -89,11 +89,11 @@ class _RebasedHttpClient(TwilioHttpClient):
     passes, keeps all of the library's request building, auth and error handling.
     """
 
-    def __init__(self, base_url: str, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, base_url: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self._base = urlsplit(base_url.rstrip("/"))
 
-    def request(self, method: str, url: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def request(self, method: str, url: str, *args, **kwargs):
         parts = urlsplit(url)
         rebased = urlunsplit((self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, ""))
         return super().request(method, rebased, *args, **kwargs)
@@ -126,9 +126,7 @@ def twilio_client(settings: Settings | None = None) -> Client:
     else:
         http_client = TwilioHttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
     _read_environment_once(http_client, settings.twilio_api_base_url or TWILIO_API_URL)
-    return Client(
-        settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http_client
-    )
+    return Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http_client)
 
 
 def status_callback_url(settings: Settings | None = None) -> str:
@@ -194,7 +192,14 @@ class SmsGateway:
         if self._messages is None:
             sid = "DEV" + uuid.uuid4().hex
             _append_to_outbox(
-                {"sid": sid, "at": now.isoformat(), "from": from_, "to": to, "body": body, "status_callback": self.callback}
+                {
+                    "sid": sid,
+                    "at": now.isoformat(),
+                    "from": from_,
+                    "to": to,
+                    "body": body,
+                    "status_callback": self.callback,
+                }
                 | (outbox_extra or {})
             )
             return SentSms(sid, DEV_OUTBOX_STATUS)
@@ -207,7 +212,9 @@ class SmsGateway:
             ) from None
         except requests.RequestException as exc:
             maybe_sent = _may_have_arrived(exc)
-            log.warning("sms not sent to=%s: Twilio unreachable (%s, maybe_sent=%s)", mask(to), type(exc).__name__, maybe_sent)
+            log.warning(
+                "sms not sent to=%s: Twilio unreachable (%s, maybe_sent=%s)", mask(to), type(exc).__name__, maybe_sent
+            )
             raise SmsSendError(
                 f"Twilio could not be reached ({type(exc).__name__})", status=None, code=None, maybe_sent=maybe_sent
             ) from None

@@ -8,7 +8,7 @@ from relay.models import Base
 config = context.config
 
 
-def _ours(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+def _ours(obj, name, type_, reflected, compare_to) -> bool:
     """Ignore tables we do not model, such as Rasa's tracker `events` table."""
     return not (type_ == "table" and reflected and compare_to is None)
 

@@ -33,9 +33,7 @@ class Conversation(Timestamps, Base):
     last_message_at: Mapped[datetime | None]
 
     patient: Mapped["Patient | None"] = relationship()  # noqa: F821
-    messages: Mapped[list["Message"]] = relationship(
-        back_populates="conversation", order_by="Message.id"
-    )
+    messages: Mapped[list["Message"]] = relationship(back_populates="conversation", order_by="Message.id")
 
 
 class Message(Base):

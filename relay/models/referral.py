@@ -1,6 +1,7 @@
 """Referrals and their appointments."""
 
 from datetime import date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -46,9 +47,7 @@ class Referral(Timestamps, Base):
     patient: Mapped["Patient"] = relationship(back_populates="referrals")  # noqa: F821
     specialist: Mapped["Specialist"] = relationship()  # noqa: F821
     referring_provider: Mapped["ReferringProvider | None"] = relationship()  # noqa: F821
-    appointments: Mapped[list["Appointment"]] = relationship(
-        back_populates="referral", order_by="Appointment.start_at"
-    )
+    appointments: Mapped[list["Appointment"]] = relationship(back_populates="referral", order_by="Appointment.start_at")
 
     @property
     def current_appointment(self) -> "Appointment | None":
@@ -72,4 +71,4 @@ class Appointment(Timestamps, Base):
     referral: Mapped[Referral] = relationship(back_populates="appointments")
     specialist: Mapped["Specialist"] = relationship()  # noqa: F821
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}

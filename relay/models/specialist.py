@@ -56,6 +56,4 @@ class BookedSlot(Base):
     specialist_id: Mapped[int] = mapped_column(ForeignKey("specialists.id", ondelete="CASCADE"))
     start_at: Mapped[datetime]
     # Null for slots held by patients outside Relay (the directory's busy slots).
-    appointment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("appointments.id", ondelete="CASCADE"), unique=True
-    )
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), unique=True)

@@ -17,10 +17,10 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _seed_demo(args: argparse.Namespace) -> int:
     from relay.core.db import session_scope
-    from relay.models import utcnow
-    from relay.outreach.bulk import replan_all
     from relay.demo.demo_file import SeedError, default_demo_file
     from relay.demo.loader import database_is_empty, seed_demo
+    from relay.models import utcnow
+    from relay.outreach.bulk import replan_all
 
     path = Path(args.file) if args.file else default_demo_file()
     try:
@@ -48,12 +48,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from relay.ops.chat import chat
-    from relay.records.clinics import get_clinic
     from relay.core.db import session_scope
-    from relay.models import Patient
     from relay.core.phones import InvalidPhoneNumber, to_e164
     from relay.core.settings import get_settings
+    from relay.models import Patient
+    from relay.ops.chat import chat
+    from relay.records.clinics import get_clinic
 
     with session_scope() as session:
         clinic = get_clinic(session)

@@ -30,9 +30,11 @@ def wait_for_redis(timeout: float = 30.0) -> None:
         try:
             get_redis().ping()
             return
-        except Exception:  # noqa: BLE001 - any failure means "not up yet"
+        except Exception as exc:
             if time.monotonic() > deadline:
-                raise SystemExit(f"Redis did not answer within {timeout:.0f}s (REDIS_URL={get_settings().redis_url})")
+                raise SystemExit(
+                    f"Redis did not answer within {timeout:.0f}s (REDIS_URL={get_settings().redis_url})"
+                ) from exc
             time.sleep(0.2)
 
 

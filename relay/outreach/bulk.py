@@ -116,7 +116,9 @@ def _new_rows(facts: "_RangeFacts", context: _BulkContext, moves: _Moves) -> Ite
         for appointment in appointments:
             appointment_facts_ = AppointmentFacts(id=appointment.id, start_at=appointment.start_at,
                                                   status=appointment.status, audience=audience)  # fmt: skip
-            subjects.append((plan_appointment(appointment_facts_, cadence, now), facts.appointment_rows[appointment.id]))
+            subjects.append(
+                (plan_appointment(appointment_facts_, cadence, now), facts.appointment_rows[appointment.id])
+            )
         for desired, existing in subjects:
             diff = diff_rows(desired, existing, consented=consented, now=now)
             for item, state, code in diff.new:
@@ -124,8 +126,14 @@ def _new_rows(facts: "_RangeFacts", context: _BulkContext, moves: _Moves) -> Ite
             moves.no_consent.extend(row.id for row in diff.no_consent)
             moves.superseded.extend(row.id for row in diff.superseded)
             moves.revived.extend(
-                {"row_id": row.id, "from_state": row.state, "new_due_at": item.due_at, "new_valid_until": item.valid_until,
-                 "new_language": language, "new_template": item.template}  # fmt: skip
+                {
+                    "row_id": row.id,
+                    "from_state": row.state,
+                    "new_due_at": item.due_at,
+                    "new_valid_until": item.valid_until,
+                    "new_language": language,
+                    "new_template": item.template,
+                }
                 for row, item in diff.revived
             )
 
@@ -149,26 +157,39 @@ class _RangeFacts:
         ledger, audit, row = ConsentEvent.__table__.c, AuditEvent.__table__.c, PlannedOutreach.__table__.c
         in_range = referral.id.between(low, high)
         referrals = session.execute(
-            select(referral.id, referral.patient_id, referral.status, referral.type, referral.priority,
-                   referral.authorization_status).where(in_range).order_by(referral.id)  # fmt: skip
+            select(
+                referral.id,
+                referral.patient_id,
+                referral.status,
+                referral.type,
+                referral.priority,
+                referral.authorization_status,
+            )
+            .where(in_range)
+            .order_by(referral.id)
         ).all()
         of_referrals = select(referral.patient_id).where(in_range)
         patients = {
             found.id: found
             for found in session.execute(
-                select(patient.id, patient.phone, patient.timezone, patient.language, patient.sms_consent)
-                .where(patient.id.in_(of_referrals))
+                select(patient.id, patient.phone, patient.timezone, patient.language, patient.sms_consent).where(
+                    patient.id.in_(of_referrals)
+                )
             ).all()
         }
-        consent: dict[str, bool] = {}
         phones = select(patient.phone).where(patient.id.in_(of_referrals))
         events = select(ledger.phone, ledger.consented).where(ledger.phone.in_(phones))
-        for phone, consented in session.execute(events.order_by(ledger.phone, ledger.at, ledger.id)).all():
-            consent[phone] = consented  # oldest first: the latest event is the one left
+        # Oldest first: for each phone, the latest event is the one the dict keeps.
+        consent: dict[str, bool] = dict(session.execute(events.order_by(ledger.phone, ledger.at, ledger.id)).all())
         appointments = defaultdict(list)
         for found in session.execute(
-            select(appointment.id, appointment.referral_id, appointment.start_at, appointment.status,
-                   appointment.duration_minutes)  # fmt: skip
+            select(
+                appointment.id,
+                appointment.referral_id,
+                appointment.start_at,
+                appointment.status,
+                appointment.duration_minutes,
+            )
             .where(appointment.referral_id.between(low, high))
             .order_by(appointment.referral_id, appointment.start_at, appointment.id)
         ).all():
@@ -181,7 +202,9 @@ class _RangeFacts:
         status_events = {
             event.referral_id: event
             for event in session.execute(
-                select(audit.referral_id, audit.action, audit.details, audit.at, audit.actor).where(audit.id.in_(latest))
+                select(audit.referral_id, audit.action, audit.details, audit.at, audit.actor).where(
+                    audit.id.in_(latest)
+                )
             ).all()
         }
         # One index range scan finds the range's rows of both sorts: the planner gives an appointment's
@@ -216,7 +239,9 @@ def _stray_rows(session: Session) -> defaultdict[int, list]:
     for found in session.execute(
         select(*_row_columns())
         .join_from(PlannedOutreach.__table__, Appointment.__table__, row.appointment_id == appointment.id)
-        .where(row.kind.in_(APPOINTMENT_KINDS), or_(row.referral_id.is_(None), row.referral_id != appointment.referral_id))
+        .where(
+            row.kind.in_(APPOINTMENT_KINDS), or_(row.referral_id.is_(None), row.referral_id != appointment.referral_id)
+        )
     ).all():
         strays[found.appointment_id].append(found)
     return strays
@@ -239,9 +264,15 @@ def _move_all(session: Session, moves: _Moves) -> None:
         session.execute(
             update(table)
             .where(table.c.id == bindparam("row_id"), table.c.state == bindparam("from_state"))
-            .values(state="planned", error_code=None, due_at=bindparam("new_due_at"),
-                    valid_until=bindparam("new_valid_until"), language=bindparam("new_language"),
-                    template=bindparam("new_template"), updated_at=moved_at),  # fmt: skip
+            .values(
+                state="planned",
+                error_code=None,
+                due_at=bindparam("new_due_at"),
+                valid_until=bindparam("new_valid_until"),
+                language=bindparam("new_language"),
+                template=bindparam("new_template"),
+                updated_at=moved_at,
+            ),
             revived,
         )
     moved = {*no_consent, *superseded, *(r["row_id"] for r in revived)}
@@ -270,7 +301,7 @@ def _insert(session: Session, rows: Iterator[dict]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         values = itemgetter(*columns)
         cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:  # noqa: S608 - our column names
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             copy.write_row(values(first))
             for row in rows:
                 copy.write_row(values(row))
@@ -278,7 +309,7 @@ def _insert(session: Session, rows: Iterator[dict]) -> None:
     connection = session.connection()
     stored = _sqlite_values(table, columns, connection.dialect)
     # The database's clock for the timestamps: one SQL expression instead of two bound values per row.
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}, created_at, updated_at) "  # noqa: S608 - our column names
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}, created_at, updated_at) "
            f"VALUES ({', '.join('?' * len(columns))}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")  # fmt: skip
     connection.exec_driver_sql(sql, [stored(first), *map(stored, rows)])
 
@@ -295,7 +326,7 @@ class _Memo(dict):
         return value
 
 
-def _sqlite_values(table, columns: tuple[str, ...], dialect) -> Callable[[dict], tuple]:  # noqa: ANN001
+def _sqlite_values(table, columns: tuple[str, ...], dialect) -> Callable[[dict], tuple]:
     """Turns a row into the values SQLite stores, as SQLAlchemy's own bind processors would.
 
     SQLAlchemy runs the processors of every value of every row (two
@@ -320,4 +351,3 @@ def _sqlite_values(table, columns: tuple[str, ...], dialect) -> Callable[[dict],
         return tuple(found)
 
     return stored
-

@@ -108,7 +108,9 @@ class Cadence(_Strict):
         """(start, end) of the quiet hours: the file's, else the clinic's."""
         if self.quiet_hours.start is not None:
             return self.quiet_hours.start, self.quiet_hours.end
-        return time.fromisoformat(clinic.quiet_hours_start.zfill(5)), time.fromisoformat(clinic.quiet_hours_end.zfill(5))
+        return time.fromisoformat(clinic.quiet_hours_start.zfill(5)), time.fromisoformat(
+            clinic.quiet_hours_end.zfill(5)
+        )
 
     def validity(self, kind: str) -> timedelta | None:
         """How long after its due time a message of this kind may still go (None: no limit)."""

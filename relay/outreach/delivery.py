@@ -104,7 +104,7 @@ def _move_outreach(session: Session, outreach_id: int, *, status: str, error_cod
     log.info("outreach %s %s code=%s -> %s", outreach_id, status, label, outcome)
 
 
-def _conditional(session: Session, outreach_id: int, **values) -> bool:  # noqa: ANN003
+def _conditional(session: Session, outreach_id: int, **values) -> bool:
     """Move the row on from `sent` only: delivered and failed are settled."""
     return (
         session.execute(

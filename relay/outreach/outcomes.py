@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from relay.records import audit, consent, conversations
-from relay.messaging.handoffs import open_handoff
-from relay.models import Patient, PlannedOutreach
 from relay.core.phones import mask
 from relay.core.settings import Settings, get_settings
+from relay.messaging.handoffs import open_handoff
+from relay.models import Patient, PlannedOutreach
+from relay.records import audit, consent, conversations
 
 log = logging.getLogger("relay.scheduler")
 
@@ -69,7 +69,9 @@ def opted_out_at_carrier(session: Session, outreach: PlannedOutreach, *, now: da
     # Recorded even if the ledger already says so: it is Twilio's evidence, with its time.
     consent.record_consent(session, phone=patient.phone, consented=False, source=f"twilio:{UNSUBSCRIBED}", now=now)
     cancelled = cancel_pending(session, patient_id=patient.id, code="opted_out", now=now)
-    log.warning("outreach %s: %s unsubscribed (21610); %s pending rows cancelled", outreach.id, mask(patient.phone), cancelled)
+    log.warning(
+        "outreach %s: %s unsubscribed (21610); %s pending rows cancelled", outreach.id, mask(patient.phone), cancelled
+    )
     return "opted_out"
 
 
@@ -98,9 +100,7 @@ def flag_number(session: Session, outreach: PlannedOutreach, *, code: int, now: 
         details={"outreach_id": outreach.id, "error_code": code},
         now=now,
     )
-    open_handoff(
-        session, conversation=conversation, reason="invalid_number", referral_id=outreach.referral_id, now=now
-    )
+    open_handoff(session, conversation=conversation, reason="invalid_number", referral_id=outreach.referral_id, now=now)
     log.warning("outreach %s: number %s flagged (code %s), handoff opened", outreach.id, mask(patient.phone), code)
     return "flagged"
 

@@ -224,20 +224,28 @@ def plan_referral(facts: ReferralFacts, cadence: Cadence) -> list[DesiredOutreac
         template = "status_received_urgent" if facts.emergency else "status_received"
         return [text("status_update", template, "ack", anchor)]
     if status == "authorization_pending":
-        return [] if facts.authorization_denied else [text("status_update", "status_authorization_pending", "ack", anchor)]
+        return (
+            [] if facts.authorization_denied else [text("status_update", "status_authorization_pending", "ack", anchor)]
+        )
     if status == "ready_to_schedule":
         if facts.emergency:
             return [text("status_update", "status_ready_staff_call", "ack", anchor), emergency_handoff]
         days = settings.leakage_handoff_after_days
         return [
             text("scheduling_invite", "scheduling_invite", "invite", anchor),
-            *(text("scheduling_nudge", "scheduling_nudge", f"{n}d", anchor + timedelta(days=n)) for n in settings.nudges_after_days),
+            *(
+                text("scheduling_nudge", "scheduling_nudge", f"{n}d", anchor + timedelta(days=n))
+                for n in settings.nudges_after_days
+            ),
             staff(f"{days}d", anchor + timedelta(days=days)),
         ]
     if status == "no_show":
         at = anchor + timedelta(hours=settings.no_show_followup_after_hours)
         if facts.emergency:
-            return [text("no_show_followup", "no_show_followup_call", "followup", at, facts.appointment_id), emergency_handoff]
+            return [
+                text("no_show_followup", "no_show_followup_call", "followup", at, facts.appointment_id),
+                emergency_handoff,
+            ]
         return [text("no_show_followup", "no_show_followup", "followup", at, facts.appointment_id)]
     if status == "cancelled" and not facts.cancelled_by_patient:
         if facts.emergency:
@@ -313,9 +321,16 @@ class EventLike(Protocol):
     actor: str
 
 
-def status_entry(referral_id: int, status: str, *, event: EventLike | None, keys: Callable[[], Iterable[str]],
-           now: datetime) -> tuple[datetime, str | None]:  # fmt: skip
-    """When the referral entered `status`, and who moved it there, from what was read: the latest status event, and the keys of the referral's rows."""
+def status_entry(
+    referral_id: int, status: str, *, event: EventLike | None, keys: Callable[[], Iterable[str]], now: datetime
+) -> tuple[datetime, str | None]:
+    """When the referral entered `status`, and who moved it there (None: unknown), from what was read.
+
+    `event` is the referral's latest status event and `keys` the idempotency
+    keys of its rows. The event wins when it led to the current status;
+    otherwise the status came from outside Relay: the anchor of the first plan
+    made for it, else `now`.
+    """
     if event is not None:
         entered = STATUS_ACTIONS[event.action] or (event.details or {}).get("to")
         if entered == status:
@@ -351,4 +366,3 @@ def _whole_seconds(moment: datetime) -> datetime:
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-

@@ -112,7 +112,12 @@ def _open_staff_handoff(
 
 
 def _store_pending(
-    session: Session, outreach: PlannedOutreach, patient: Patient, body: str, now: datetime, facts: RowFacts | BatchFacts
+    session: Session,
+    outreach: PlannedOutreach,
+    patient: Patient,
+    body: str,
+    now: datetime,
+    facts: RowFacts | BatchFacts,
 ) -> Message:
     """The message we are about to send, stored (by the caller's commit) before it is sent; a retry reuses it.
 
@@ -128,4 +133,3 @@ def _store_pending(
         message.body, message.created_at, message.delivery_status = body, now, PENDING
     outreach.message, outreach.updated_at = message, now
     return message
-

@@ -15,14 +15,16 @@ from relay.models import Clinic
 from relay.outreach.cadence import load_cadence
 
 
-def next_allowed_time(moment: datetime, *, quiet_start: time | str, quiet_end: time | str, tz: str | ZoneInfo) -> datetime:
+def next_allowed_time(
+    moment: datetime, *, quiet_start: time | str, quiet_end: time | str, tz: str | ZoneInfo
+) -> datetime:
     """`moment` if it is outside the quiet hours in `tz`, else the end of those quiet hours (UTC)."""
     require_aware(moment, "moment")
     return next_allowed_in(moment, clock(quiet_start), clock(quiet_end), ZoneInfo(tz) if isinstance(tz, str) else tz)
 
 
 def next_allowed(moment: datetime, *, clinic: Clinic, zone: ZoneInfo) -> datetime:
-    """`moment`, or the end of the quiet hours it falls in (the patient's zone; the cadence's or the clinic's window)."""
+    """`moment`, or the end of the quiet hours it falls in, in the patient's zone (the cadence's or the clinic's)."""
     quiet_start, quiet_end = load_cadence().quiet_window(clinic)
     return next_allowed_time(moment, quiet_start=quiet_start, quiet_end=quiet_end, tz=zone)
 

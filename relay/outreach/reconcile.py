@@ -73,7 +73,12 @@ def replan_referral(session: Session, *, referral: Referral, now: datetime) -> N
     existing = _referral_rows(session, referral)
     facts = referral_facts(session, referral, audience=audience_of(session, patient, cadence), now=now, rows=existing)
     _reconcile(
-        session, desired=plan_referral(facts, cadence), existing=existing, patient=patient, referral_id=referral.id, now=now
+        session,
+        desired=plan_referral(facts, cadence),
+        existing=existing,
+        patient=patient,
+        referral_id=referral.id,
+        now=now,
     )
 
 
@@ -256,4 +261,3 @@ def _status_entry(
         return [row.idempotency_key for row in (rows if rows is not None else _referral_rows(session, referral))]
 
     return status_entry(referral.id, referral.status, event=event, keys=keys, now=now)
-

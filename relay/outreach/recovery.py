@@ -115,7 +115,9 @@ def _resolve_one(session: Session, outreach_id: int, *, now: datetime, settings:
                          referral_id=outreach.referral_id, conversation_id=message.conversation_id,
                          details={"outreach_id": outreach_id, "twilio_sid": found.sid}, now=now)  # fmt: skip
             result.confirmed.append(outreach_id)
-            log.info("outreach %s: interrupted send had gone out sid=%s to=%s", outreach_id, found.sid, mask(patient.phone))
+            log.info(
+                "outreach %s: interrupted send had gone out sid=%s to=%s", outreach_id, found.sid, mask(patient.phone)
+            )
         return
     _not_sent(session, outreach, message, now=now, seen_at=seen_at, settings=settings, result=result)
 
@@ -131,7 +133,9 @@ def _not_sent(session: Session, outreach: PlannedOutreach, message: Message | No
     if message is not None:
         message.delivery_status = "failed" if final else NOT_SENT
     result.replanned.append(outreach.id)
-    log.warning("outreach %s: interrupted before Twilio had it; %s", outreach.id, "failed" if final else "planned again")
+    log.warning(
+        "outreach %s: interrupted before Twilio had it; %s", outreach.id, "failed" if final else "planned again"
+    )
 
 
 def _hand_to_staff(session: Session, outreach: PlannedOutreach, message: Message, *, now: datetime,
@@ -143,18 +147,21 @@ def _hand_to_staff(session: Session, outreach: PlannedOutreach, message: Message
     audit.record(session, actor="system", action="outreach.send_unconfirmed", patient_id=outreach.patient_id,
                  referral_id=outreach.referral_id, conversation_id=conversation.id,
                  details={"outreach_id": outreach.id, "message_id": message.id}, now=now)  # fmt: skip
-    open_handoff(session, conversation=conversation, reason="send_unconfirmed", referral_id=outreach.referral_id, now=now)
+    open_handoff(
+        session, conversation=conversation, reason="send_unconfirmed", referral_id=outreach.referral_id, now=now
+    )
     result.unconfirmed.append(outreach.id)
     log.warning("outreach %s: could not tell whether it was sent; handed to staff", outreach.id)
 
 
-def _take(session: Session, outreach_id: int, seen_at: datetime, **values) -> bool:  # noqa: ANN003
+def _take(session: Session, outreach_id: int, seen_at: datetime, **values) -> bool:
     """Apply `values` only if the row is still the stuck one we looked at (another sweep may be here too)."""
     changed = session.execute(
         update(PlannedOutreach)
-        .where(PlannedOutreach.id == outreach_id, PlannedOutreach.state == "sending", PlannedOutreach.updated_at == seen_at)
+        .where(
+            PlannedOutreach.id == outreach_id, PlannedOutreach.state == "sending", PlannedOutreach.updated_at == seen_at
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     return changed.rowcount == 1
-

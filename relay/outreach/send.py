@@ -122,7 +122,7 @@ def _prepare_together(claimed: list[int], now: datetime | None) -> dict[int, Rea
         # Committed: conversations, messages and rows, each table in a statement or two.
     except BaseTimeoutException:
         raise
-    except Exception as exc:  # noqa: BLE001 - the rows are tried again one at a time, which finds the broken one
+    except Exception as exc:
         log.warning("a batch of %s rows could not be prepared together (%s); one at a time",
                     len(claimed), type(exc).__name__)  # fmt: skip
         return None
@@ -148,7 +148,7 @@ def _one_at_a_time(claimed: list[int], now: datetime | None, recorder: "_SentRec
                 session.commit()  # the pending message is stored before it is sent
             except BaseTimeoutException:
                 raise  # RQ's job timeout ends the job; the sweep recovers what it leaves
-            except Exception as exc:  # noqa: BLE001 - counted as an attempt, raised by the caller
+            except Exception as exc:
                 session.rollback()
                 _count_broken_attempt(outreach_id, at)
                 results[outreach_id] = "error"
@@ -210,7 +210,9 @@ def _send(outreach_id: int, prepared: ReadyToSend, now: datetime, recorder: "_Se
     )
     if not limiter.acquire(prepared.from_, max_wait=settings.outreach_rate_limit_max_wait_seconds):
         with session_scope() as session:
-            return _give_back(session, outreach_id, prepared, now + timedelta(seconds=settings.outreach_rate_limit_retry_seconds))
+            return _give_back(
+                session, outreach_id, prepared, now + timedelta(seconds=settings.outreach_rate_limit_retry_seconds)
+            )
     try:
         sent = gateway.send(
             to=prepared.to, from_=prepared.from_, body=prepared.body, now=now, outbox_extra={"author": "system"}
@@ -274,7 +276,7 @@ class _SentRecorder:
 _UNKNOWN = object()
 
 
-def _went_out_after_all(prepared: ReadyToSend, now: datetime):  # noqa: ANN202
+def _went_out_after_all(prepared: ReadyToSend, now: datetime):
     """After an unanswered request: the message if Twilio has it, None if not, _UNKNOWN if Twilio cannot say."""
     try:
         return find_sent(to=prepared.to, from_=prepared.from_, body=prepared.body, since=now - CLOCK_SKEW)
@@ -305,8 +307,9 @@ def _record_sent(session: Session, sends: list[_Sent]) -> dict[int, str]:
     recorded = session.execute(
         update(rows)
         .where(rows.c.id == bindparam("outreach"), rows.c.state == "sending")
-        .values(state="sent", twilio_sid=bindparam("sid"), sent_at=at, error_code=None, next_attempt_at=None,
-                updated_at=at),  # fmt: skip
+        .values(
+            state="sent", twilio_sid=bindparam("sid"), sent_at=at, error_code=None, next_attempt_at=None, updated_at=at
+        ),
         [{"outreach": sent.outreach_id, "sid": sent.sid, "at": sent.at} for sent in sends],
     ).rowcount
     unrecorded: set[int] = set()
@@ -330,9 +333,7 @@ def _refused(session: Session, outreach_id: int, prepared: ReadyToSend, exc: Sms
     if outreach is None:
         return "refused:unrecorded"
     label = outcomes.error_code(exc.code, exc.status)
-    outcome = outcomes.after_refusal(
-        session, outreach, code=exc.code, label=label, temporary=exc.retryable, now=now
-    )
+    outcome = outcomes.after_refusal(session, outreach, code=exc.code, label=label, temporary=exc.retryable, now=now)
     message = session.get(Message, prepared.message_id)
     message.delivery_status = NOT_SENT if outreach.state == "planned" else "failed"
     log.info("outreach %s refused code=%s -> %s", outreach_id, label, outcome)
@@ -348,4 +349,3 @@ def _give_back(session: Session, outreach_id: int, prepared: ReadyToSend, when: 
     session.get(Message, prepared.message_id).delivery_status = NOT_SENT
     log.info("outreach %s: rate limited, back to the plan", outreach_id)
     return "rate_limited"
-

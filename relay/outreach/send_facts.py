@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from relay.records import consent, conversations
 from relay.models import Appointment, ConsentEvent, Conversation, Patient, PlannedOutreach, Referral
+from relay.records import consent, conversations
 
 COUNTED_STATES = ("sent", "delivered")
 

@@ -150,7 +150,9 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
             + " and we will find a new time.",
         ),
         "es": (
-            "{clinic}: no le vimos en su cita con {specialist} el {day}. " + _REPLY_DAY["es"] + " y buscaremos otra cita.",
+            "{clinic}: no le vimos en su cita con {specialist} el {day}. "
+            + _REPLY_DAY["es"]
+            + " y buscaremos otra cita.",
         ),
     },
     "no_show_followup_call": {
@@ -195,7 +197,15 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-_PUNCTUATION = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2026": "..."}
+_PUNCTUATION = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+}
 
 
 def compose(session: Session, outreach: PlannedOutreach) -> str:

@@ -1,1 +1,1 @@
-"""What is stored about a contact: conversations and calls, the consent ledger, the audit trail, FAQ entries, the clinic row."""
+"""What is stored about a contact: conversations and calls, the consent ledger, the audit trail, FAQs, the clinic."""

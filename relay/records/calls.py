@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relay.records import conversations
 from relay.models import Call, CallTurn, utcnow
 from relay.models.call import CALL_OUTCOMES
+from relay.records import conversations
 
 log = logging.getLogger("relay.records.calls")
 

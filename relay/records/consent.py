@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.records import audit
 from relay.models import ConsentEvent, Patient
+from relay.records import audit
 
 
 def latest_event(session: Session, phone: str) -> ConsentEvent | None:

@@ -72,9 +72,7 @@ def record_message(
 
 
 def replies_to(session: Session, inbound: Message) -> list[Message]:
-    return list(
-        session.scalars(select(Message).filter_by(in_reply_to_id=inbound.id).order_by(Message.id))
-    )
+    return list(session.scalars(select(Message).filter_by(in_reply_to_id=inbound.id).order_by(Message.id)))
 
 
 def history(session: Session, *, phone: str) -> list[Message]:

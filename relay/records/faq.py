@@ -68,9 +68,7 @@ def best_match(session: Session, message: str) -> FaqMatch | None:
     return best
 
 
-def answer_for(
-    session: Session, *, message: str, selected_key: str | None, selector_confidence: float
-) -> Faq | None:
+def answer_for(session: Session, *, message: str, selected_key: str | None, selector_confidence: float) -> Faq | None:
     """The entry to answer with, or None when no entry really fits."""
     match = best_match(session, message)
     if match and match.score >= STRONG_MATCH:

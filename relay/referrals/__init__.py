@@ -1,1 +1,1 @@
-"""Referrals: what to tell a patient about one, which one a request is about, and status changes as the EHR makes them."""
+"""Referrals: what to tell a patient about one, which one a request is about, status changes as the EHR makes them."""

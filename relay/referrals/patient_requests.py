@@ -36,5 +36,7 @@ def candidates(patient: Patient, request: str, now: datetime) -> list[Referral]:
             if r.status in BOOKABLE_STATUSES and (r.status != "scheduled" or upcoming_appointment(r, now))
         ]
         # An emergency referral is listed so the patient hears that the clinic will call.
-        return bookable + [r for r in patient.referrals if is_emergency(r) and r not in bookable and r.status == "received"]
+        return bookable + [
+            r for r in patient.referrals if is_emergency(r) and r not in bookable and r.status == "received"
+        ]
     return referrals_to_discuss(patient)

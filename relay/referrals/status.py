@@ -9,12 +9,12 @@ or voice.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from relay.models import Clinic, Patient, Referral
-from relay.models.referral import OPEN_REFERRAL_STATUSES
 from relay.core.phones import pretty
 from relay.language.naming import referral_kind
 from relay.language.spoken import format_day_spoken, format_when_spoken, spoken_options
 from relay.language.timefmt import format_day, format_when
+from relay.models import Clinic, Patient, Referral
+from relay.models.referral import OPEN_REFERRAL_STATUSES
 
 
 @dataclass(frozen=True)

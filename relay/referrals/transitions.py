@@ -31,12 +31,12 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.records import audit
-from relay.scheduling.booking import cancel_appointment, live_appointment
+from relay.core.clock import require_aware
 from relay.models import Appointment, BookedSlot, Referral
 from relay.models.referral import REFERRAL_STATUSES
 from relay.outreach.reconcile import replan_appointment, replan_referral
-from relay.core.clock import require_aware
+from relay.records import audit
+from relay.scheduling.booking import cancel_appointment, live_appointment
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "received": ("authorization_pending", "ready_to_schedule", "declined", "cancelled"),

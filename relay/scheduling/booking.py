@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relay.records import audit
-from relay.records.clinics import get_clinic
+from relay.core.clock import require_aware
 from relay.models import Appointment, BookedSlot, Patient, Referral, Specialist
 from relay.outreach.reconcile import replan_appointment, replan_referral
+from relay.records import audit
+from relay.records.clinics import get_clinic
 from relay.scheduling.slots import load_blocks, slot_block
-from relay.core.clock import require_aware
 
 # Appointments that hold their slot.
 LIVE_STATUSES = ("scheduled", "confirmed")

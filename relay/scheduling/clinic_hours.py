@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from relay.models import Clinic
 from relay.language.timefmt import WEEKDAY_WORDS
+from relay.models import Clinic
 
 _DAY_NAMES = WEEKDAY_WORDS
 _DAY = r"(?:" + "|".join(sorted(_DAY_NAMES, key=len, reverse=True)) + r")\.?"

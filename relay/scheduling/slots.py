@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relay.core.clock import require_aware
 from relay.models import BookedSlot, WeeklyAvailability
 from relay.scheduling.time_windows import TimeWindow
-from relay.core.clock import require_aware
 
 # Nobody can get to a visit that starts in ten minutes; offers leave time to travel.
 MIN_LEAD = timedelta(hours=2)
@@ -239,7 +239,7 @@ def _fits(window: TimeWindow, local: datetime) -> bool:
     return True
 
 
-def _closeness(window: TimeWindow):  # noqa: ANN202
+def _closeness(window: TimeWindow):
     if window.preferred is None or window.asap:
         return lambda slot: slot
     target = window.preferred.astimezone(UTC)

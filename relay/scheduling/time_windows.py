@@ -405,7 +405,7 @@ def _next_day_of_month(day: int, today: date, counts_today: bool) -> date | None
 
 
 def _relative_dates(rest: str, local_now: datetime) -> list[date]:
-    """"in 2 weeks", "in 3 days": dateparser's search, kept to phrases with a number and a unit."""
+    """ "in 2 weeks", "in 3 days": dateparser's search, kept to phrases with a number and a unit."""
     if not _RELATIVE_UNIT.search(rest):
         return []
     found = search_dates(rest, languages=["en"], settings=_dateparser_settings(local_now)) or []

@@ -35,9 +35,9 @@ def test_a_bad_phone_is_400_and_an_unknown_one_404(api_client, auth_headers):
 
 def _lock(phone: str) -> str:
     """Three wrong dates of birth, as the bot would check them; returns the conversation id."""
+    from relay.core.db import session_scope
     from relay.identity import verification
     from relay.records import conversations
-    from relay.core.db import session_scope
 
     with session_scope() as session:
         conversation = conversations.find_or_open(session, phone=phone)
@@ -60,8 +60,8 @@ def _audit_actions(conversation_id: str) -> list[tuple[str, str]]:
 
 
 def test_staff_unlock_a_locked_conversation_and_the_patient_can_verify_again(api_client, auth_headers, fresh_demo):
-    from relay.identity import verification
     from relay.core.db import session_scope
+    from relay.identity import verification
     from relay.models import Conversation
 
     conversation_id = _lock("+13125550146")
@@ -79,8 +79,8 @@ def test_staff_unlock_a_locked_conversation_and_the_patient_can_verify_again(api
 
 
 def test_unlocking_needs_a_lock_a_known_id_and_the_token(api_client, auth_headers, fresh_demo):
-    from relay.records import conversations
     from relay.core.db import session_scope
+    from relay.records import conversations
 
     with session_scope() as session:
         open_id = conversations.find_or_open(session, phone="+13125550146").public_id

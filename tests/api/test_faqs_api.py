@@ -11,7 +11,11 @@ def test_faqs_need_the_token(api_client):
 
 
 def test_put_creates_and_replaces(api_client, auth_headers, fresh_demo):
-    body = {"question": "Do you have wifi?", "examples": ["is there wifi"], "answer": "Yes, the network is RiversideGuest."}
+    body = {
+        "question": "Do you have wifi?",
+        "examples": ["is there wifi"],
+        "answer": "Yes, the network is RiversideGuest.",
+    }
     created = api_client.put("/api/faqs/wifi", headers=auth_headers, json=body)
     assert created.status_code == 200 and created.json()["key"] == "wifi"
     body["answer"] = "Yes: RiversideGuest, no password."
@@ -24,7 +28,11 @@ def test_put_creates_and_replaces(api_client, auth_headers, fresh_demo):
 def test_bad_content_is_refused_with_a_reason_and_changes_nothing(api_client, auth_headers, fresh_demo):
     before = api_client.get("/api/faqs", headers=auth_headers).json()
     cases = [
-        {"question": "Where do I park?", "examples": [], "answer": "It\u2019s in the garage \U0001F697"},  # curly quote, emoji
+        {
+            "question": "Where do I park?",
+            "examples": [],
+            "answer": "It\u2019s in the garage \U0001f697",
+        },  # curly quote, emoji
         {"question": "Where do I park?", "examples": [], "answer": "x" * 400},  # three segments
         {"question": "", "examples": [], "answer": "In the garage."},
         {"question": "Where do I park?", "examples": "not a list", "answer": "In the garage."},

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.records import conversations
 from relay.core.db import session_scope
-from relay.messaging.handoffs import open_handoff
-from relay.models import AuditEvent, Conversation, Handoff, Message
 from relay.core.settings import get_settings
 from relay.inbound.turns import RASA_DOWN_REPLY
+from relay.messaging.handoffs import open_handoff
+from relay.models import AuditEvent, Conversation, Handoff, Message
+from relay.records import conversations
 from tests.webhooks.twilio_helpers import CLINIC_NUMBER, post_sms, twiml_messages
 
 JAMES, AISHA, TOM, UNKNOWN = "+13125550145", "+13125550146", "+13125550151", "+13125550199"
@@ -18,7 +18,9 @@ JAMES, AISHA, TOM, UNKNOWN = "+13125550145", "+13125550146", "+13125550151", "+1
 pytestmark = pytest.mark.usefixtures("rasa_stopped", "fresh_demo")
 
 
-def _handoff(phone: str, *, reason: str = "patient_request", priority: str = "normal", opened_at: datetime | None = None) -> int:
+def _handoff(
+    phone: str, *, reason: str = "patient_request", priority: str = "normal", opened_at: datetime | None = None
+) -> int:
     with session_scope() as session:
         conversation = conversations.find_or_open(session, phone=phone)
         return open_handoff(session, conversation=conversation, reason=reason, priority=priority, now=opened_at).id
@@ -90,7 +92,12 @@ def test_a_staff_reply_reaches_twilio_from_the_clinic_number(api_client, auth_he
 
     history = api_client.get("/api/conversations", params={"phone": JAMES}, headers=auth_headers).json()
     last = history["messages"][-1]
-    assert (last["direction"], last["author"], last["body"], last["delivery_status"]) == ("outbound", "staff", body, "queued")
+    assert (last["direction"], last["author"], last["body"], last["delivery_status"]) == (
+        "outbound",
+        "staff",
+        body,
+        "queued",
+    )
     with session_scope() as session:
         replied = session.scalars(select(AuditEvent).filter_by(action="handoff.replied")).one()
         assert replied.details == {"handoff_id": handoff["id"], "message_id": out["message_id"]}
@@ -146,7 +153,10 @@ def test_no_reply_to_a_number_that_opted_out(api_client, auth_headers, fake_twil
     assert response.status_code == 409 and "opted out" in response.json()["detail"]
     assert fake_twilio.requests == []
     post_sms(api_client, from_phone=JAMES, body="START")
-    assert api_client.post(f"/api/handoffs/{handoff_id}/reply", json={"body": "hi"}, headers=auth_headers).status_code == 201
+    assert (
+        api_client.post(f"/api/handoffs/{handoff_id}/reply", json={"body": "hi"}, headers=auth_headers).status_code
+        == 201
+    )
 
 
 @pytest.mark.parametrize("payload", [{}, {"body": ""}, {"body": "   "}, {"body": "x" * 1601}, {"text": "hi"}])
@@ -177,7 +187,14 @@ def test_a_twilio_refusal_is_502_and_nothing_is_stored(api_client, auth_headers,
 def test_the_endpoints_are_described_in_openapi(api_client):
     paths = api_client.get("/openapi.json").json()["paths"]
     assert set(paths["/api/handoffs"]["get"]["responses"]) >= {"200", "400", "401"}
-    assert set(paths["/api/handoffs/{handoff_id}/reply"]["post"]["responses"]) >= {"201", "401", "404", "409", "422", "502"}
+    assert set(paths["/api/handoffs/{handoff_id}/reply"]["post"]["responses"]) >= {
+        "201",
+        "401",
+        "404",
+        "409",
+        "422",
+        "502",
+    }
     assert set(paths["/api/handoffs/{handoff_id}/resolve"]["post"]["responses"]) >= {"200", "401", "404", "409"}
     listed = paths["/api/handoffs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert listed["type"] == "array" and listed["items"]["$ref"].endswith("/HandoffOut")

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from relay.scheduling.booking import book_slot
 from relay.core.db import session_scope
 from relay.models import Referral
+from relay.scheduling.booking import book_slot
 from tests.relay.outreach.helpers import free_slots
 from tests.support import demo_moment
 

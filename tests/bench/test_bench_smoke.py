@@ -13,9 +13,20 @@ pytestmark = [pytest.mark.rasa, pytest.mark.bench]
 
 
 def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("RASA_URL", "ACTION_SERVER_PORT", "API_PORT", "PUBLIC_BASE_URL")}
-    env |= {"BENCH_SECONDS": "2", "BENCH_CYCLES": "1", "BENCH_C1_CYCLES": "2", "BENCH_CONCURRENCY": "2", "BENCH_OUT": str(tmp_path),
-            "BENCH_OUTREACH_APPOINTMENTS": "200", "BENCH_OUTREACH_SENDS": "40"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RASA_URL", "ACTION_SERVER_PORT", "API_PORT", "PUBLIC_BASE_URL")
+    }
+    env |= {
+        "BENCH_SECONDS": "2",
+        "BENCH_CYCLES": "1",
+        "BENCH_C1_CYCLES": "2",
+        "BENCH_CONCURRENCY": "2",
+        "BENCH_OUT": str(tmp_path),
+        "BENCH_OUTREACH_APPOINTMENTS": "200",
+        "BENCH_OUTREACH_SENDS": "40",
+    }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
     result = subprocess.run([sys.executable, "-m", "bench.run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
                             text=True, timeout=600)  # fmt: skip
@@ -33,6 +44,8 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
     assert results["sms_throughput"]["relay_webhook"]["errors"] == 0
     assert results["sms_profile_ms_per_turn"]["waiting for Rasa"] > 0
     assert set(results["memory_after_load_mb"]) >= {"api", "rasa", "actions", "worker"}
-    assert results["outreach"]["planning"]["bench_appointments"] == 200  # the outreach part ran too (its own smoke test checks it)
+    assert (
+        results["outreach"]["planning"]["bench_appointments"] == 200
+    )  # the outreach part ran too (its own smoke test checks it)
     table = (tmp_path / "results.md").read_text()
     assert "## SMS turn latency" in table and "## Voice turn latency" in table and "## Outreach" in table

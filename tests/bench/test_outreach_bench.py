@@ -6,6 +6,7 @@ Redis, workers and fake Twilio, which it starts.
 """
 
 import json
+
 import pytest
 
 from bench.outreach import outreach_benchmarks, outreach_markdown
@@ -18,13 +19,13 @@ APPOINTMENTS, SENDS = 300, 50
 class _NoProgress:
     """Stands for tqdm: the bars would only clutter the test output."""
 
-    def __init__(self, **_options) -> None:  # noqa: ANN003
+    def __init__(self, **_options) -> None:
         pass
 
     def __enter__(self) -> "_NoProgress":
         return self
 
-    def __exit__(self, *_exc) -> None:  # noqa: ANN002
+    def __exit__(self, *_exc) -> None:
         pass
 
     def update(self, _count: int) -> None:

@@ -16,7 +16,9 @@ def test_the_dispatch_profile_sends_every_row_and_splits_its_time_by_layer(monke
     figures, stats = profile_dispatch(SENDS)
     assert (figures["database"], figures["sends"], figures["results"]) == ("sqlite", SENDS, {"sent": SENDS})
     layers = figures["ms_per_send"]
-    assert layers["database (SQLAlchemy + driver)"] > 0 and layers["twilio client + HTTP (requests, urllib3, socket)"] > 0
+    assert (
+        layers["database (SQLAlchemy + driver)"] > 0 and layers["twilio client + HTTP (requests, urllib3, socket)"] > 0
+    )
     parts = sum(ms for name, ms in layers.items() if name != "total")
     assert parts == pytest.approx(layers["total"], abs=0.01 * len(layers))
     assert any(func == "send_outreach_batch" for (_file, _line, func) in stats.stats)

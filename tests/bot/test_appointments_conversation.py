@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
+from relay.language.timefmt import format_when
 from relay.models import AuditEvent, BookedSlot, Conversation, Handoff, Referral
 from relay.scheduling.time_windows import parse_time_request
-from relay.language.timefmt import format_when
 from tests.bot.test_referral_status_conversation import AISHA, DANIEL, EMILY, GRACE, JAMES, KEVIN, PRIYA
 from tests.support import demo_moment
 
@@ -133,7 +133,7 @@ def test_a_slot_taken_meanwhile_is_not_booked_and_new_ones_are_offered(texter, a
     first = _offered_times(offer)[0]
     with session_scope() as session:  # someone else books that slot first
         referral = session.scalars(select(Referral).filter_by(external_id="RF-2002")).one()
-        taken = [s for s in _slots_from_offer(offer)][0]
+        taken = _slots_from_offer(offer)[0]
         session.add(BookedSlot(specialist_id=referral.specialist_id, start_at=taken))
     reply = aisha.send("1")
     assert "just taken" in reply

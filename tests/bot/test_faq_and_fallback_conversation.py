@@ -31,7 +31,11 @@ def test_a_faq_added_since_training_is_found_by_its_wording(texter, api_client, 
     api_client.put(
         "/api/faqs/flu_shots",
         headers=auth_headers,
-        json={"question": "Do you give flu shots?", "examples": ["can i get a flu shot", "flu vaccine?"], "answer": answer},
+        json={
+            "question": "Do you give flu shots?",
+            "examples": ["can i get a flu shot", "flu vaccine?"],
+            "answer": answer,
+        },
     )
     assert texter(AISHA).send("can i get a flu shot there") == answer
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
-from relay.models import AuditEvent, Conversation, Handoff, Message
 from relay.core.settings import get_settings
 from relay.language.timefmt import format_day, format_when
+from relay.models import AuditEvent, Conversation, Handoff, Message
 from tests.support import demo_moment, demo_today
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
@@ -119,7 +119,11 @@ STATUS_CASES = [
     (AISHA, "02/17/1991", ["Dr. Lena Park", "self-referral", "ready to schedule", "(312) 555-0172"]),
     (LINDA, "June 5 1964", ["Northside Imaging", format_when(demo_moment(-1, "14:30"), TZ), "complete"]),
     (DANIEL, "1/22/83", ["Dr. Priya Raman", format_when(demo_moment(-5, "09:30"), TZ), "cancelled", "(312) 555-0176"]),
-    (EMILY, "8/14/1949", ["Dr. Amara Okafor", format_when(demo_moment(10, "13:30"), TZ), "Lakeside Heart Center", "discharge papers"]),
+    (
+        EMILY,
+        "8/14/1949",
+        ["Dr. Amara Okafor", format_when(demo_moment(10, "13:30"), TZ), "Lakeside Heart Center", "discharge papers"],
+    ),
     (TOM, "3/9/1972", ["Dr. Priya Raman", "ready to schedule"]),
     (GRACE, "12/1/1995", ["Dr. Sam Ellis", format_when(demo_moment(-7, "11:00"), TZ), "missed", "(312) 555-0180"]),
     (MARIA, "4/12/1968", ["Riverside Endocrine Clinic", format_when(demo_moment(2, "09:00"), TZ), "Fast for 8 hours"]),
@@ -127,7 +131,9 @@ STATUS_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("phone", "dob", "facts"), STATUS_CASES, ids=lambda v: v if isinstance(v, str) and v.startswith("+") else "")
+@pytest.mark.parametrize(
+    ("phone", "dob", "facts"), STATUS_CASES, ids=lambda v: v if isinstance(v, str) and v.startswith("+") else ""
+)
 def test_every_demo_status_gets_its_next_step(texter, phone, dob, facts):
     patient = texter(phone)
     assert _asks_for_dob(patient.send("whats the status of my referral"))

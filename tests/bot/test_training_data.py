@@ -34,7 +34,15 @@ def test_the_model_follows_every_test_story(tmp_path: Path):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     failed = tmp_path / "failed_test_stories.yml"
     text = failed.read_text() if failed.exists() else ""
-    stories = (yaml.safe_load(text) or {}).get("stories") if text.strip() and "None of the test stories failed" not in text else None
+    stories = (
+        (yaml.safe_load(text) or {}).get("stories")
+        if text.strip() and "None of the test stories failed" not in text
+        else None
+    )
     assert not stories, text
-    report = yaml.safe_load((tmp_path / "story_report.json").read_text()) if (tmp_path / "story_report.json").exists() else {}
+    report = (
+        yaml.safe_load((tmp_path / "story_report.json").read_text())
+        if (tmp_path / "story_report.json").exists()
+        else {}
+    )
     assert report.get("conversation_accuracy", {}).get("accuracy", 1.0) == 1.0, report.get("conversation_accuracy")

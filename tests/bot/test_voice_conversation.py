@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from relay.core.db import session_scope
-from relay.models import AuditEvent, Call, Conversation, Handoff, Message
 from relay.core.settings import get_settings
 from relay.language.spoken import format_day_spoken, format_when_spoken
+from relay.models import AuditEvent, Call, Conversation, Handoff, Message
 from tests.bot.conftest import REASON_WORDS
 from tests.bot.test_referral_status_conversation import AISHA, DANIEL, JAMES, KEVIN, PRIYA, ROBERT, UNKNOWN
 from tests.support import demo_moment, demo_today
@@ -92,7 +92,9 @@ def _inbound(phone: str) -> list[str]:
         conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one()
         return list(
             session.scalars(
-                select(Message.body).filter_by(conversation_id=conversation.id, direction="inbound").order_by(Message.id)
+                select(Message.body)
+                .filter_by(conversation_id=conversation.id, direction="inbound")
+                .order_by(Message.id)
             )
         )
 
@@ -191,7 +193,9 @@ def test_keypad_date_of_birth_and_keypad_referral_choice(caller):
     kevin.dial_in()
     assert _asks_for_dob(kevin.say("Where is my referral?"))
     question = kevin.press("07191988")
-    assert "press or say 1 for cardiology with Dr. Amara Okafor, or 2 for dermatology with Dr. Lena Park" in question.said
+    assert (
+        "press or say 1 for cardiology with Dr. Amara Okafor, or 2 for dermatology with Dr. Lena Park" in question.said
+    )
     answer = kevin.press("2")
     assert "Northshore Dermatology" in answer.said
     assert format_when_spoken(demo_moment(8, "09:10"), TZ) in answer.said

@@ -3,8 +3,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from relay.ops.migrate import alembic_config
 from relay.models import Base
+from relay.ops.migrate import alembic_config
 
 
 def test_models_and_migrations_agree(database):

@@ -7,15 +7,16 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from relay.records import consent, conversations
 from relay.core.db import session_scope
-from relay.messaging.sms_sender import SmsGateway
-from relay.messaging.rate_limit import SenderRateLimiter
-from relay.outreach import send as sending
-from relay.models import Conversation
-from scheduler import jobs, sweep as sweeping
-from scheduler.queues import SWEEP_QUEUE, get_queue
 from relay.core.settings import get_settings
+from relay.messaging.rate_limit import SenderRateLimiter
+from relay.messaging.sms_sender import SmsGateway
+from relay.models import Conversation
+from relay.outreach import send as sending
+from relay.records import consent, conversations
+from scheduler import jobs
+from scheduler import sweep as sweeping
+from scheduler.queues import SWEEP_QUEUE, get_queue
 from scheduler.sweep import SweepResult, next_sweep_at, run_sweep, schedule_sweep, sweep
 from tests.outreach_support import add_row, claim, message_of, phone_of, row, work
 
@@ -43,11 +44,11 @@ def _jobs_waiting() -> list[tuple[str, tuple]]:
     return [(job.func_name, job.args) for job in get_queue().get_jobs()]
 
 
-def _look_before_each_send(monkeypatch, look) -> list:  # noqa: ANN001
+def _look_before_each_send(monkeypatch, look) -> list:
     """What `look()` saw right before each request to Twilio, in order."""
     seen, send = [], SmsGateway.send
 
-    def send_after_looking(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def send_after_looking(gateway, **kwargs):
         seen.append(look())
         return send(gateway, **kwargs)
 
@@ -89,7 +90,7 @@ def test_a_row_that_breaks_does_not_stop_its_batch(daytime, outreach_env, monkey
     sweep(now)
     compose = relay.outreach.prepare.compose
 
-    def compose_but_the_second(session, outreach):  # noqa: ANN001, ANN202
+    def compose_but_the_second(session, outreach):
         if outreach.id == ids[1]:
             raise ZeroDivisionError
         return compose(session, outreach)
@@ -115,7 +116,7 @@ def test_a_batch_is_stored_before_its_first_send_and_recorded_together(daytime, 
     record = sending._record_sent
     recorded_groups = []
 
-    def record_and_count(session, sends):  # noqa: ANN001, ANN202
+    def record_and_count(session, sends):
         recorded_groups.append([sent.outreach_id for sent in sends])
         return record(session, sends)
 
@@ -134,7 +135,7 @@ def test_a_batch_killed_halfway_leaves_nothing_to_send_twice(daytime, redis_clie
     send = SmsGateway.send
     sends = []
 
-    def killed_at_the_second(gateway, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def killed_at_the_second(gateway, **kwargs):
         if sends:
             raise WorkerKilled
         sends.append(kwargs["to"])
@@ -165,7 +166,7 @@ def test_sends_already_made_are_recorded_when_a_later_one_raises(daytime, outrea
     acquire = SenderRateLimiter.acquire
     slots = []
 
-    def redis_gone_at_the_second(limiter, sender, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def redis_gone_at_the_second(limiter, sender, **kwargs):
         slots.append(sender)
         if len(slots) == 2:
             raise RedisConnectionError("Redis went away")
@@ -190,7 +191,9 @@ def test_a_batch_reads_consent_from_the_ledger_and_reuses_open_conversations(day
     with caplog.at_level(logging.WARNING, logger="relay.scheduler.jobs"):
         assert jobs.send_outreach_batch(ids, now=now) == {ids[0]: "sent", ids[1]: "skipped:opted_out", ids[2]: "sent"}
     assert not caplog.records  # prepared together, not row by row after a failed try
-    assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(phone_of(n) for n in CONSENTING[::2][:2])
+    assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(
+        phone_of(n) for n in CONSENTING[::2][:2]
+    )
     assert message_of(ids[1]) is None and message_of(ids[2]).conversation_id == talking
     with session_scope() as session:
         opened = session.get(Conversation, message_of(ids[0]).conversation_id)
@@ -273,7 +276,6 @@ def test_follow_up_sweeps_are_scheduled_once_per_second(redis_client):
 
 
 def test_the_cron_sweep_schedules_its_follow_up(daytime, redis_client):
-    _, now = daytime
     add_row("James Carter", due_at=datetime.now(UTC) + timedelta(seconds=10))
     run_sweep()
     registry = ScheduledJobRegistry(queue=Queue(SWEEP_QUEUE, connection=redis_client))

@@ -12,9 +12,9 @@ from rq.cron import CronScheduler, get_cron_job_history_key
 from sqlalchemy import select
 
 from relay.core.db import session_scope
+from relay.core.settings import PROJECT_ROOT
 from relay.models import Message, Patient, PlannedOutreach
 from relay.outreach.reconcile import replan_referral
-from relay.core.settings import PROJECT_ROOT
 from scheduler.queues import SWEEP_QUEUE
 from scheduler.sweep import run_sweep
 from tests.support import wait_until
@@ -57,7 +57,9 @@ def test_one_sweep_schedule_however_many_workers_run(daytime, redis_client, outr
     processes = [_serve("cron", env), _serve("worker", env), _serve("worker", env)]
     try:
         # RQ's cron runs an interval job at once when it starts, then every interval.
-        wait_until(lambda: len(outreach_env.created_requests()) >= 1, timeout=90, what="the invitation at the fake Twilio")
+        wait_until(
+            lambda: len(outreach_env.created_requests()) >= 1, timeout=90, what="the invitation at the fake Twilio"
+        )
         wait_until(lambda: len(Worker.all(connection=redis_client)) == 2, timeout=30, what="two RQ workers")
         window_start = time.time()
         time.sleep(6 * interval)

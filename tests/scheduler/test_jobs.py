@@ -6,16 +6,16 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
+from relay.core.settings import get_settings
 from relay.models import AuditEvent, ConsentEvent, Handoff, Patient, PlannedOutreach
 from scheduler import jobs
-from relay.core.settings import get_settings
 from scheduler.sweep import sweep
 from tests.outreach_support import add_row, local, message_of, patient_id, row, work
 
 pytestmark = pytest.mark.usefixtures("outreach_env", "stub_plan")
 
 
-def _queue_and_send(outreach_id: int, now) -> str:  # noqa: ANN001
+def _queue_and_send(outreach_id: int, now) -> str:
     assert outreach_id in sweep(now).queued
     return jobs.send_outreach(outreach_id, now=now)
 
@@ -59,7 +59,9 @@ def test_a_message_past_its_validity_is_dropped_not_sent_late(outreach_env):
 
 def test_a_deferral_past_the_validity_drops_the_message(outreach_env):
     nine_pm = local(0, "21:00")
-    outreach_id = add_row("James Carter", due_at=nine_pm - timedelta(minutes=5), valid_until=nine_pm + timedelta(hours=2))
+    outreach_id = add_row(
+        "James Carter", due_at=nine_pm - timedelta(minutes=5), valid_until=nine_pm + timedelta(hours=2)
+    )
     assert _queue_and_send(outreach_id, nine_pm) == "skipped:expired"
 
 
@@ -76,7 +78,9 @@ def test_a_row_the_plan_no_longer_wants_is_cancelled(outreach_env, monkeypatch):
 def test_the_fourth_automated_text_of_the_day_waits_for_tomorrow(outreach_env):
     morning, now = local(0, "09:00"), local(0, "15:00")
     for hour in (9, 10, 11):
-        add_row("James Carter", due_at=morning, state="sent", sent_at=local(0, f"{hour:02d}:00"), twilio_sid=f"SMx{hour}")
+        add_row(
+            "James Carter", due_at=morning, state="sent", sent_at=local(0, f"{hour:02d}:00"), twilio_sid=f"SMx{hour}"
+        )
     yesterday = add_row("James Carter", due_at=morning, state="delivered", sent_at=local(-1, "16:00"), twilio_sid="SMy")
     fourth = add_row("James Carter", due_at=now - timedelta(minutes=1))
     assert _queue_and_send(fourth, now) == "deferred:daily_cap"
@@ -109,7 +113,9 @@ def test_429_is_retried_with_backoff_and_sent_once(daytime, redis_client, outrea
     assert (waiting.state, waiting.attempts, waiting.error_code) == ("planned", 1, "20429")
     delay = waiting.next_attempt_at - now
     assert timedelta(seconds=settings.outreach_backoff_base_seconds) <= delay
-    assert delay <= timedelta(seconds=settings.outreach_backoff_base_seconds * (1 + settings.outreach_backoff_jitter) + 60)
+    assert delay <= timedelta(
+        seconds=settings.outreach_backoff_base_seconds * (1 + settings.outreach_backoff_jitter) + 60
+    )
     assert message_of(outreach_id).delivery_status == "not_sent"
 
     assert sweep(now).queued == []  # not before its retry time
@@ -161,7 +167,9 @@ def test_21610_records_the_opt_out_and_cancels_the_rest_of_the_plan(outreach_env
     assert (row(later).state, row(later).error_code) == ("cancelled", "opted_out")
     assert row(other_patient).state == "planned"
     with session_scope() as session:
-        event = session.scalars(select(ConsentEvent).filter_by(patient_id=patient_id("Aisha Khan")).order_by(ConsentEvent.id.desc())).first()
+        event = session.scalars(
+            select(ConsentEvent).filter_by(patient_id=patient_id("Aisha Khan")).order_by(ConsentEvent.id.desc())
+        ).first()
         assert (event.consented, event.source) == (False, "twilio:21610")
         assert session.get(Patient, patient_id("Aisha Khan")).sms_consent is False
 
@@ -193,7 +201,11 @@ def test_a_leakage_row_opens_a_handoff_instead_of_a_text(outreach_env):
     with session_scope() as session:
         referral_id = session.get(Patient, patient_id("Aisha Khan")).referrals[0].id
     outreach_id = add_row(
-        "Aisha Khan", due_at=now - timedelta(minutes=1), kind="leakage_handoff", channel="staff", referral_id=referral_id
+        "Aisha Khan",
+        due_at=now - timedelta(minutes=1),
+        kind="leakage_handoff",
+        channel="staff",
+        referral_id=referral_id,
     )
     assert _queue_and_send(outreach_id, now) == "handoff"
     assert (row(outreach_id).state, row(outreach_id).sent_at) == ("sent", now)

@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
+from relay.core.settings import get_settings
 from relay.messaging.sms_sender import SmsGateway
-from relay.outreach import send as sending
 from relay.models import Handoff, Message, PlannedOutreach
+from relay.outreach import send as sending
 from scheduler import jobs
 from scheduler.queues import get_queue
-from relay.core.settings import get_settings
 from scheduler.sweep import sweep
 from tests.outreach_support import add_row, claim, message_of, phone_of, row, work
 
@@ -25,7 +25,7 @@ class WorkerKilled(BaseException):
     """Stands for SIGKILL: nothing after it runs, no handler sees it."""
 
 
-def _killed(*args, **kwargs):  # noqa: ANN002, ANN003
+def _killed(*args, **kwargs):
     raise WorkerKilled
 
 
@@ -96,7 +96,9 @@ def test_two_claims_racing_from_threads_let_exactly_one_through(daytime):
     assert row(outreach_id).state == "sending"
 
 
-def test_redis_flushed_between_sweep_and_work_the_next_sweep_recovers_and_sends_once(daytime, redis_client, outreach_env):
+def test_redis_flushed_between_sweep_and_work_the_next_sweep_recovers_and_sends_once(
+    daytime, redis_client, outreach_env
+):
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     assert sweep(now).queued == [outreach_id]
@@ -117,7 +119,9 @@ def _stuck_sweep_time(now):
     return now + timedelta(seconds=get_settings().outreach_sending_grace_seconds + 1)
 
 
-def test_a_worker_killed_after_twilio_took_the_message_is_resolved_without_a_second_message(daytime, redis_client, outreach_env, monkeypatch):
+def test_a_worker_killed_after_twilio_took_the_message_is_resolved_without_a_second_message(
+    daytime, redis_client, outreach_env, monkeypatch
+):
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)
@@ -140,7 +144,9 @@ def test_a_worker_killed_after_twilio_took_the_message_is_resolved_without_a_sec
     assert lookups and lookups[0].query["To"] == phone_of("James Carter")
 
 
-def test_a_worker_killed_before_twilio_got_the_message_sends_it_once_later(daytime, redis_client, outreach_env, monkeypatch):
+def test_a_worker_killed_before_twilio_got_the_message_sends_it_once_later(
+    daytime, redis_client, outreach_env, monkeypatch
+):
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)
@@ -163,7 +169,9 @@ def test_a_worker_killed_before_twilio_got_the_message_sends_it_once_later(dayti
     assert bodies == [f"Riverside Family Health: test reminder {outreach_id}."]
 
 
-def test_when_twilio_cannot_be_asked_the_row_goes_to_staff_not_out_again(daytime, redis_client, outreach_env, monkeypatch):
+def test_when_twilio_cannot_be_asked_the_row_goes_to_staff_not_out_again(
+    daytime, redis_client, outreach_env, monkeypatch
+):
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)
@@ -221,7 +229,7 @@ def _answer_lost(monkeypatch, fake, *, then_twilio_down: bool = False) -> None:
 
     original = _RebasedHttpClient.request
 
-    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def request(self, method, url, *args, **kwargs):
         response = original(self, method, url, *args, **kwargs)
         if method == "POST":
             if then_twilio_down:
@@ -244,7 +252,9 @@ def test_an_unanswered_send_is_looked_up_not_repeated(daytime, redis_client, out
     assert len(_posts(outreach_env)) == 1
 
 
-def test_an_unanswered_send_twilio_cannot_confirm_is_left_to_the_sweep(daytime, redis_client, outreach_env, monkeypatch):
+def test_an_unanswered_send_twilio_cannot_confirm_is_left_to_the_sweep(
+    daytime, redis_client, outreach_env, monkeypatch
+):
     _, now = daytime
     outreach_id = add_row("James Carter", due_at=now - timedelta(minutes=1))
     sweep(now)

@@ -7,12 +7,12 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from relay.records import conversations
 from relay.core.db import session_scope
-from relay.messaging.handoffs import open_handoff
-from relay.models import Conversation, Handoff
 from relay.inbound.safety import MEDICAL_REPLY
 from relay.inbound.turns import HANDOFF_ACK_REPLY, RASA_DOWN_REPLY
+from relay.messaging.handoffs import open_handoff
+from relay.models import Conversation, Handoff
+from relay.records import conversations
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 JAMES = "+13125550145"

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
-from relay.models import AuditEvent, ConsentEvent, Handoff, Patient
 from relay.inbound.turns import RASA_DOWN_REPLY
+from relay.models import AuditEvent, ConsentEvent, Handoff, Patient
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 JAMES, TOM, UNKNOWN = "+13125550145", "+13125550151", "+13125550199"  # Tom's seed consent is false
@@ -47,7 +47,9 @@ def test_cancel_alone_opts_out_and_start_opts_back_in(api_client):
         assert session.scalars(select(Handoff)).first() is None  # Rasa was never asked
 
 
-@pytest.mark.parametrize("body", ["cancel.", " Stop ", "stop!", "UNSUBSCRIBE", "quit", "End", "revoke", "optout", "STOPALL"])
+@pytest.mark.parametrize(
+    "body", ["cancel.", " Stop ", "stop!", "UNSUBSCRIBE", "quit", "End", "revoke", "optout", "STOPALL"]
+)
 def test_every_opt_out_word_in_any_case(api_client, body):
     [reply] = _reply(api_client, JAMES, body)
     assert "unsubscribed" in reply and "START" in reply

@@ -3,11 +3,11 @@
 import pytest
 from sqlalchemy import select
 
-from relay.records import conversations
 from relay.core.db import session_scope
+from relay.inbound.safety import MEDICAL_REPLY, MENTAL_HEALTH_REPLY
 from relay.messaging.handoffs import open_handoff
 from relay.models import AuditEvent, Conversation, Handoff, Message
-from relay.inbound.safety import MEDICAL_REPLY, MENTAL_HEALTH_REPLY
+from relay.records import conversations
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 JAMES, UNKNOWN = "+13125550145", "+13125550199"
@@ -53,7 +53,10 @@ def test_an_emergency_during_a_handoff_still_gets_911_and_raises_it_to_urgent(ap
     assert _handoffs() == [("emergency_medical", "urgent", "open")]
     with session_scope() as session:
         escalated = session.scalars(select(AuditEvent).filter_by(action="handoff.escalated")).one()
-        assert (escalated.details["from_reason"], escalated.details["reason"]) == ("patient_request", "emergency_medical")
+        assert (escalated.details["from_reason"], escalated.details["reason"]) == (
+            "patient_request",
+            "emergency_medical",
+        )
 
 
 def test_each_emergency_message_gets_the_advice_again(api_client):

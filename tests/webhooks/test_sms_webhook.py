@@ -3,13 +3,12 @@
 import threading
 
 import pytest
-
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from relay.core.db import session_scope
-from relay.models import Conversation, Handoff, Message
 from relay.inbound.turns import RASA_DOWN_REPLY
+from relay.models import Conversation, Handoff, Message
 from tests.webhooks.twilio_helpers import CLINIC_NUMBER, post_sms, twiml_messages
 
 JAMES = "+13125550145"
@@ -80,7 +79,11 @@ def test_when_rasa_does_not_answer_the_patient_gets_an_apology_and_staff_a_hando
         handoff = session.scalars(select(Handoff)).one()
         assert (handoff.reason, handoff.status) == ("rasa_unavailable", "open")
         inbound, outbound = conversation.messages
-        assert (inbound.direction, inbound.body, inbound.twilio_sid) == ("inbound", "when is my appointment?", "SMdown1")
+        assert (inbound.direction, inbound.body, inbound.twilio_sid) == (
+            "inbound",
+            "when is my appointment?",
+            "SMdown1",
+        )
         assert inbound.processed_at is not None
         assert (outbound.direction, outbound.in_reply_to_id) == ("outbound", inbound.id)
 

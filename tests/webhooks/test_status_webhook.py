@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from twilio.request_validator import RequestValidator
 
-from relay.records import conversations
 from relay.core.db import session_scope
-from relay.models import AuditEvent, ConsentEvent, Handoff, Message, Patient, PlannedOutreach
 from relay.core.settings import get_settings
+from relay.models import AuditEvent, ConsentEvent, Handoff, Message, Patient, PlannedOutreach
+from relay.records import conversations
 
 PATH = "/webhooks/twilio/status"
 SID = "SM" + "a" * 32
@@ -107,7 +107,9 @@ def test_a_landline_is_flagged_for_staff(api_client, sent_outreach):
     post_status(api_client, callback("undelivered", ErrorCode="30006"))
     assert _state(sent_outreach)[:2] == ("failed", "30006")
     with session_scope() as session:
-        assert session.scalars(select(AuditEvent).filter_by(action="phone.flagged")).one().details["error_code"] == 30006
+        assert (
+            session.scalars(select(AuditEvent).filter_by(action="phone.flagged")).one().details["error_code"] == 30006
+        )
         assert session.scalars(select(Handoff).filter_by(reason="invalid_number")).one().status == "open"
 
 

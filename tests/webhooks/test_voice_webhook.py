@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from relay.core.db import session_scope
-from relay.models import Call, CallTurn, Conversation, Handoff, Message
 from relay.core.settings import get_settings
 from relay.inbound.voice_turns import RASA_SLOW
+from relay.models import Call, CallTurn, Conversation, Handoff, Message
 from tests.webhooks.twilio_helpers import post_sms
 from tests.webhooks.voice_helpers import (
     VOICE_PATH,
@@ -331,9 +331,11 @@ def test_the_checker_refuses_what_twilio_does_not_document():
         '<?xml version="1.0" encoding="UTF-8"?><Response><Record/></Response>',
         '<?xml version="1.0" encoding="UTF-8"?><Response><Gather><Dial>+13125550111</Dial></Gather></Response>',
         '<?xml version="1.0" encoding="UTF-8"?><Response><Say voice="alice" speed="2">Hi</Say></Response>',
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Dial record="record-from-answer">+13125550111</Dial></Response>',
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Response><Dial record="record-from-answer">+13125550111</Dial></Response>',
         '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/><Say>Bye</Say></Response>',
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Gather input="speech keypad"><Say>Hi</Say></Gather></Response>',
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Response><Gather input="speech keypad"><Say>Hi</Say></Gather></Response>',
         '<?xml version="1.0" encoding="UTF-8"?><Response><Say></Say></Response>',
         '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Hi</Message></Response>',
     ):

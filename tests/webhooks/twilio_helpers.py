@@ -18,7 +18,9 @@ def post_sms(client, *, from_phone: str, body: str, sid: str | None = None, **ov
         settings = get_settings()
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
         params = {k: v for k, v in params.items() if v is not None}
-        headers = {"X-Twilio-Signature": validator.compute_signature(settings.base_url + "/webhooks/twilio/sms", params)}
+        headers = {
+            "X-Twilio-Signature": validator.compute_signature(settings.base_url + "/webhooks/twilio/sms", params)
+        }
     return client.post("/webhooks/twilio/sms", data=params, headers=headers)
 
 

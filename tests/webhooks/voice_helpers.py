@@ -38,7 +38,15 @@ VERB_ATTRIBUTES = {
 }  # fmt: skip
 GATHER_CHILDREN = {"Say", "Play", "Pause"}
 DIAL_NOUNS = {"Number", "Client", "Conference", "Queue", "Sip", "Sim", "Application"}
-NUMBER_ATTRIBUTES = {"sendDigits", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod", "byoc"}
+NUMBER_ATTRIBUTES = {
+    "sendDigits",
+    "url",
+    "method",
+    "statusCallback",
+    "statusCallbackEvent",
+    "statusCallbackMethod",
+    "byoc",
+}
 # Relay's own rule on top of Twilio's: no recordings of any kind.
 NO_RECORDING = {"record", "recordingStatusCallback", "recordingStatusCallbackEvent", "recordingStatusCallbackMethod",
                 "recordingTrack", "trim"}  # fmt: skip

@@ -7,6 +7,8 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from relay.demo.demo_file import SeedError, default_demo_file
+from relay.demo.loader import seed_demo
 from relay.models import (
     Appointment,
     Base,
@@ -18,8 +20,6 @@ from relay.models import (
     Referral,
     Specialist,
 )
-from relay.demo.demo_file import SeedError, default_demo_file
-from relay.demo.loader import seed_demo
 from tests.support import demo_moment, demo_today
 
 DEMO = yaml.safe_load(default_demo_file().read_text())

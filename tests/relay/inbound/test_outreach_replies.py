@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
-from relay.models import Appointment, Conversation, Handoff, PlannedOutreach, Referral, ReviewRating, utcnow
-from relay.language.timefmt import format_when
 from relay.inbound.turns import RASA_DOWN_REPLY
+from relay.language.timefmt import format_when
+from relay.models import Appointment, Conversation, Handoff, PlannedOutreach, Referral, ReviewRating, utcnow
 from tests.webhooks.twilio_helpers import post_sms, twiml_messages
 
 pytestmark = pytest.mark.usefixtures("rasa_stopped", "fresh_demo")

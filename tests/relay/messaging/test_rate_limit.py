@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from relay.messaging.rate_limit import SenderRateLimiter
 from relay.core.settings import get_settings
+from relay.messaging.rate_limit import SenderRateLimiter
 from scheduler.sweep import sweep
 from tests.outreach_support import add_row, row, work
 
@@ -29,7 +29,7 @@ def test_two_workers_never_send_more_than_the_limit_in_any_second(daytime, redis
     arrivals = sorted(request.at for request in outreach_env.created_requests())
     assert len(arrivals) == 10
     # Any 3 consecutive arrivals span at least a second: never 3 within one second at Twilio.
-    spans = [later - first for first, later in zip(arrivals, arrivals[2:])]
+    spans = [later - first for first, later in zip(arrivals, arrivals[2:], strict=False)]
     assert min(spans) >= 1.0, [round(span, 3) for span in spans]
 
 

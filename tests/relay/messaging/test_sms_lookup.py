@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relay.messaging import sms_sender
 from relay.core.settings import DEV_ACCOUNT_SID, get_settings
+from relay.messaging import sms_sender
 from relay.messaging.sms_sender import SmsGateway, SmsLookupUnavailable, SmsSendError, find_sent
 
 CLINIC, JAMES, AISHA = "+13125550100", "+13125550145", "+13125550146"

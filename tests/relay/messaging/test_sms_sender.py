@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from relay.messaging import sms_sender
-
-from relay.records import conversations
-from relay.models import Message
 from relay.core.settings import DEV_ACCOUNT_SID, get_settings
+from relay.messaging import sms_sender
 from relay.messaging.sms_sender import SmsSendError, send_sms
+from relay.models import Message
+from relay.records import conversations
 
 JAMES = "+13125550145"
 CLINIC_NUMBER = "+13125550100"
@@ -67,7 +66,9 @@ def test_logs_mask_the_number_and_never_carry_the_body(db_session, conversation,
     ("status", "code", "retryable"),
     [(400, 21211, False), (400, 21610, False), (429, 20429, True), (500, 20500, True), (503, 20503, True)],
 )
-def test_a_refusal_raises_with_the_twilio_code_and_stores_nothing(db_session, conversation, fake_twilio, status, code, retryable):
+def test_a_refusal_raises_with_the_twilio_code_and_stores_nothing(
+    db_session, conversation, fake_twilio, status, code, retryable
+):
     fake_twilio.fail_next(status=status, code=code)
     with pytest.raises(SmsSendError) as raised:
         send_sms(db_session, conversation=conversation, body=BODY, author="staff", now=NOW)

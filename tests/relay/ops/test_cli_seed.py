@@ -38,7 +38,9 @@ def test_a_malformed_file_is_refused_with_the_entry_named(tmp_path):
     db = str(tmp_path / "fresh.db")
     _relay("migrate", db=db)
     bad = tmp_path / "clinic.yaml"
-    bad.write_text((PROJECT_ROOT / "relay" / "demo" / "clinic.yaml").read_text().replace('"(312) 555-0149"', '"call me"'))
+    bad.write_text(
+        (PROJECT_ROOT / "relay" / "demo" / "clinic.yaml").read_text().replace('"(312) 555-0149"', '"call me"')
+    )
     result = _relay("seed-demo", "--file", str(bad), db=db)
     assert result.returncode == 2 and "RFH-100049" in result.stderr
     with sqlite3.connect(db) as connection:

@@ -13,14 +13,14 @@ import pytest
 import yaml
 from sqlalchemy import delete, select
 
-from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
-from relay.records.consent import record_consent
-from relay.models import Appointment, ConsentEvent, PlannedOutreach, Referral, utcnow
 from relay.core.settings import get_settings
-from relay.outreach.cadence import DEFAULT_CADENCE_FILE
+from relay.models import Appointment, ConsentEvent, PlannedOutreach, Referral, utcnow
 from relay.outreach.bulk import replan_all
+from relay.outreach.cadence import DEFAULT_CADENCE_FILE
 from relay.outreach.reconcile import replan_appointment, replan_referral
+from relay.records.consent import record_consent
 from relay.referrals.transitions import change_referral_status
+from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
 from tests.relay.outreach.helpers import NOW, free_slots, referral
 
 DECIDED = (
@@ -51,9 +51,9 @@ def as_stored(session) -> list[tuple]:
     alike, so only this shows a difference in how they were stored.
     """
     columns = ", ".join(DECIDED)
-    return session.connection().exec_driver_sql(
-        f"SELECT {columns} FROM planned_outreach ORDER BY idempotency_key"  # noqa: S608 - our column names
-    ).all()
+    return (
+        session.connection().exec_driver_sql(f"SELECT {columns} FROM planned_outreach ORDER BY idempotency_key").all()
+    )
 
 
 def assert_same_plan(session, *, now, chunk_size: int = 5000) -> list[tuple]:
@@ -90,8 +90,14 @@ def test_re_planning_an_existing_plan_at_a_later_clock(db_session, later):
 
 def test_after_bookings_moves_cancellations_and_status_changes(db_session):
     replan_all(db_session, now=NOW)
-    aisha, james, kevin = referral(db_session, "RF-2002"), referral(db_session, "RF-2001"), referral(db_session, "RF-2009")
-    book_slot(db_session, referral=aisha, start_at=free_slots(db_session, aisha.specialist_id, 1)[0], now=NOW, actor="bot")
+    aisha, james, kevin = (
+        referral(db_session, "RF-2002"),
+        referral(db_session, "RF-2001"),
+        referral(db_session, "RF-2009"),
+    )
+    book_slot(
+        db_session, referral=aisha, start_at=free_slots(db_session, aisha.specialist_id, 1)[0], now=NOW, actor="bot"
+    )
     book_slot(db_session, referral=james, start_at=free_slots(db_session, james.specialist_id, 1, from_day=6)[0],
               now=NOW, actor="bot")  # fmt: skip
     confirm_appointment(db_session, appointment=live_appointment(db_session, referral=kevin), now=NOW, actor="patient")
@@ -200,13 +206,26 @@ def test_rows_of_an_appointment_that_do_not_name_its_referral(db_session):
     replan_all(db_session, now=NOW)
     james, aisha = referral(db_session, "RF-2001"), referral(db_session, "RF-2002")
     appointment = live_appointment(db_session, referral=james)
-    wanted = db_session.scalars(select(PlannedOutreach).filter_by(appointment_id=appointment.id, kind="reminder")).first()
+    wanted = db_session.scalars(
+        select(PlannedOutreach).filter_by(appointment_id=appointment.id, kind="reminder")
+    ).first()
     wanted.referral_id = None  # still wanted: left as it is
     for n, referral_id in enumerate((None, aisha.id)):  # no longer wanted: cancelled
-        db_session.add(PlannedOutreach(kind="reminder", patient_id=james.patient_id, referral_id=referral_id,
-                                       appointment_id=appointment.id, template="appointment_reminder", due_at=NOW,
-                                       state="planned", idempotency_key=f"reminder:old{n}:appt{appointment.id}"))  # fmt: skip
+        db_session.add(
+            PlannedOutreach(
+                kind="reminder",
+                patient_id=james.patient_id,
+                referral_id=referral_id,
+                appointment_id=appointment.id,
+                template="appointment_reminder",
+                due_at=NOW,
+                state="planned",
+                idempotency_key=f"reminder:old{n}:appt{appointment.id}",
+            )
+        )
     db_session.flush()
     planned = assert_same_plan(db_session, now=NOW)
     old = [row for row in planned if ":old" in row[0]]
-    assert [(row[DECIDED.index("state")], row[DECIDED.index("error_code")]) for row in old] == [("cancelled", "superseded")] * 2
+    assert [(row[DECIDED.index("state")], row[DECIDED.index("error_code")]) for row in old] == [
+        ("cancelled", "superseded")
+    ] * 2

@@ -42,7 +42,9 @@ def test_quiet_hours_come_from_the_clinic_unless_the_file_sets_them(tmp_path, mo
 
     custom = tmp_path / "cadence.yaml"
     custom.write_text(
-        DEFAULT_CADENCE_FILE.read_text().replace("quiet_hours: {start: null, end: null}", 'quiet_hours: {start: "19:00", end: "09:00"}').replace("daily_cap: 3", "daily_cap: 2")
+        DEFAULT_CADENCE_FILE.read_text()
+        .replace("quiet_hours: {start: null, end: null}", 'quiet_hours: {start: "19:00", end: "09:00"}')
+        .replace("daily_cap: 3", "daily_cap: 2")
     )
     monkeypatch.setenv("RELAY_CADENCE_FILE", str(custom))
     get_settings.cache_clear()
@@ -55,7 +57,10 @@ def test_quiet_hours_come_from_the_clinic_unless_the_file_sets_them(tmp_path, mo
     ("change", "message"),
     [
         (("reminder: 6", "reminders: 6"), "unknown kinds"),
-        (('- {name: 2h, hours_before: 2, when_confirmed: false}', '- {name: 2h, hours_before: 2, at: "10:00"}'), "days_before and at"),
+        (
+            ("- {name: 2h, hours_before: 2, when_confirmed: false}", '- {name: 2h, hours_before: 2, at: "10:00"}'),
+            "days_before and at",
+        ),
         (("- {name: 1d,", "- {name: 3d,"), "distinct"),
         (("daily_cap: 3", "daily_cap: 3\nsurprise: 1"), "surprise"),
         (("quiet_hours: {start: null, end: null}", 'quiet_hours: {start: "20:00", end: null}'), "both start and end"),

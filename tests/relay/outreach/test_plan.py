@@ -110,7 +110,11 @@ def test_a_scheduled_appointment_gets_a_confirmation_now_and_three_reminders():
 
     assert list(plan) == ["confirmation", "reminder:3d", "reminder:1d", "reminder:2h"]
     confirmation = plan["confirmation"]
-    assert (confirmation.kind, confirmation.template, confirmation.due_at) == ("confirmation", "appointment_confirmation", now)
+    assert (confirmation.kind, confirmation.template, confirmation.due_at) == (
+        "confirmation",
+        "appointment_confirmation",
+        now,
+    )
     assert confirmation.valid_until == now + timedelta(hours=12)
     assert plan["reminder:3d"].due_at == local(2026, 6, 7, 10, 0)
     assert plan["reminder:1d"].due_at == local(2026, 6, 9, 10, 0)
@@ -191,7 +195,9 @@ def test_keys_name_the_appointment_time_so_a_move_gets_fresh_reminders_and_the_c
 
 
 def test_planning_states():
-    item = by_key(plan_appointment(appointment(local(2026, 6, 10, 14, 0)), CADENCE, local(2026, 6, 1, 9)))["reminder:1d"]
+    item = by_key(plan_appointment(appointment(local(2026, 6, 10, 14, 0)), CADENCE, local(2026, 6, 1, 9)))[
+        "reminder:1d"
+    ]
     assert planning_state(item, consented=True, now=local(2026, 6, 9, 9, 59)) == ("planned", None)
     assert planning_state(item, consented=True, now=local(2026, 6, 9, 10, 1)) == ("skipped", "past_due")
     assert planning_state(item, consented=False, now=local(2026, 6, 1, 9)) == ("skipped", "no_consent")

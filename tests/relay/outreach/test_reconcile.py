@@ -3,15 +3,14 @@
 from datetime import UTC, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
-from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
-from relay.records.consent import record_consent
 from relay.models import Patient, PlannedOutreach, Referral, utcnow
 from relay.outreach.bulk import replan_all
 from relay.outreach.reconcile import replan_appointment, replan_referral, still_applies
 from relay.outreach.templates import compose
+from relay.records.consent import record_consent
+from relay.scheduling.booking import book_slot, cancel_appointment, confirm_appointment, live_appointment
 from tests.relay.outreach.helpers import NOW, free_slots, plan, referral, rows, snapshot
 from tests.support import demo_moment
 
@@ -100,7 +99,10 @@ def test_a_confirmed_appointment_drops_the_confirmation_and_the_2_hour_reminder(
 
     confirm_appointment(db_session, appointment=appointment, now=NOW, actor="patient:outreach_reply")
 
-    states = {r.idempotency_key.split(":")[0] + ":" + r.idempotency_key.split(":")[1]: r.state for r in rows(db_session, kevin)}
+    states = {
+        r.idempotency_key.split(":")[0] + ":" + r.idempotency_key.split(":")[1]: r.state
+        for r in rows(db_session, kevin)
+    }
     assert states[f"confirmation:appt{appointment.id}"] == "cancelled"
     assert (states["reminder:3d"], states["reminder:1d"], states["reminder:2h"]) == ("planned", "planned", "cancelled")
     reminder = next(r for r in rows(db_session, kevin) if r.idempotency_key.startswith("reminder:1d"))
@@ -136,7 +138,9 @@ def test_no_texts_are_planned_for_a_patient_without_consent_but_staff_still_get_
         ("scheduling_nudge:5d", "skipped", "no_consent"),
         ("leakage_handoff:7d", "planned", None),
     ]
-    book_slot(db_session, referral=tom, start_at=free_slots(db_session, tom.specialist_id, 1)[0], now=NOW, actor="staff:1")
+    book_slot(
+        db_session, referral=tom, start_at=free_slots(db_session, tom.specialist_id, 1)[0], now=NOW, actor="staff:1"
+    )
     texts = [r for r in rows(db_session, tom) if r.channel == "sms"]
     assert texts and all(r.state in ("skipped", "cancelled") for r in texts)
     assert {r.error_code for r in texts if r.kind in ("confirmation", "reminder")} == {"no_consent"}
@@ -185,7 +189,9 @@ def test_still_applies_refuses_a_stale_reminder(db_session):
     reminder.state = "sending"  # claimed by a worker just before the patient moves the visit
     db_session.flush()
 
-    book_slot(db_session, referral=james, start_at=free_slots(db_session, james.specialist_id, 1)[0], now=NOW, actor="bot")
+    book_slot(
+        db_session, referral=james, start_at=free_slots(db_session, james.specialist_id, 1)[0], now=NOW, actor="bot"
+    )
 
     db_session.refresh(reminder)
     assert reminder.state == "sending"  # the planner never touches a claimed row...
@@ -201,7 +207,11 @@ def test_the_full_cadence_for_every_demo_patient(db_session):
     # Tom Baker opted out: nothing to send.
     assert sms["RF-2007"] and all(state == "skipped" for _, state in sms["RF-2007"])
     # Aisha: invited, then nudged.
-    assert [k for k, s in sms["RF-2002"] if s == "planned"] == ["scheduling_invite", "scheduling_nudge", "scheduling_nudge"]
+    assert [k for k, s in sms["RF-2002"] if s == "planned"] == [
+        "scheduling_invite",
+        "scheduling_nudge",
+        "scheduling_nudge",
+    ]
     # Linda: a review request after yesterday's visit; Grace: a no-show follow-up; Daniel: a rebooking offer.
     assert sms["RF-2004"] == [("review_request", "planned")]
     assert sms["RF-2008"] == [("no_show_followup", "planned")]
@@ -214,7 +224,9 @@ def test_the_full_cadence_for_every_demo_patient(db_session):
     assert [k for k, _ in sms["RF-2006"]] == ["reminder", "reminder"]
     maria = referral(db_session, "RF-2011")
     assert {r.language for r in rows(db_session, maria)} == {"es"}
-    everyone_else = db_session.scalars(select(PlannedOutreach.language).where(PlannedOutreach.patient_id != maria.patient_id))
+    everyone_else = db_session.scalars(
+        select(PlannedOutreach.language).where(PlannedOutreach.patient_id != maria.patient_id)
+    )
     assert set(everyone_else) == {"en"}
     # Every planned text renders.
     for row in db_session.scalars(select(PlannedOutreach).filter_by(state="planned", channel="sms")):

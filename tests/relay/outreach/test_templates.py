@@ -6,12 +6,12 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from relay.demo.demo_file import default_demo_file
 from relay.language.gsm import is_gsm7, non_gsm_characters, segments
 from relay.models import Referral, Specialist
 from relay.outreach.bulk import replan_all
 from relay.outreach.reconcile import still_applies
 from relay.outreach.templates import TEXTS, compose, fit, gsm_safe, message_values
-from relay.demo.demo_file import default_demo_file
 from tests.support import demo_moment
 
 NOW = demo_moment(0, "11:00")
@@ -57,7 +57,9 @@ def test_every_template_on_every_demo_referral_is_gsm7_two_segments_and_has_no_r
 def test_a_long_address_falls_back_to_the_compact_wording(db_session):
     referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
     values = message_values(db_session, referral=referral, appointment=None, language="es")
-    values["address"] = "Building 7, 12345 North Very Long Boulevard Name, Suite 4000, Springfield Heights, IL 60000-1234"
+    values["address"] = (
+        "Building 7, 12345 North Very Long Boulevard Name, Suite 4000, Springfield Heights, IL 60000-1234"
+    )
     values["facility"] = "Lakeside Heart and Vascular Center of Excellence at Riverside University"
     text = fit(TEXTS["appointment_reminder"]["es"], values)
     assert segments(text) <= 2 and values["address"] not in text
@@ -65,13 +67,19 @@ def test_a_long_address_falls_back_to_the_compact_wording(db_session):
 
 
 def test_database_values_are_made_gsm7(db_session):
-    assert gsm_safe("Dr. José Núñez – “Clínica” Pérez’s") == 'Dr. José Nuñez - "Clinica" Pérez\'s'
+    en_dash, curly = "\u2013", ("\u201c", "\u201d", "\u2019")
+    typed = f"Dr. José Núñez {en_dash} {curly[0]}Clínica{curly[1]} Pérez{curly[2]}s"
+    assert gsm_safe(typed) == 'Dr. José Nuñez - "Clinica" Pérez\'s'
     assert gsm_safe("🙂") == "?"
     specialist = db_session.scalars(select(Specialist).filter_by(key="raman")).one()
     specialist.name = "Dra. María Ríos"
     referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2011")).one()
-    text = fit(TEXTS["review_request"]["es"], message_values(db_session, referral=referral, appointment=None, language="es"))
-    assert text == "Riverside Family Health: ¿Como fue su visita con Dra. Maria Rios? Responda del 1 al 5 (5 = excelente)."
+    text = fit(
+        TEXTS["review_request"]["es"], message_values(db_session, referral=referral, appointment=None, language="es")
+    )
+    assert (
+        text == "Riverside Family Health: ¿Como fue su visita con Dra. Maria Rios? Responda del 1 al 5 (5 = excelente)."
+    )
     assert is_gsm7(text)
 
 
@@ -84,7 +92,9 @@ def test_spanish_dates_and_times():
     assert format_when(datetime(2026, 12, 2, 19, 5, tzinfo=UTC), "America/Chicago", Language.ES) == (
         "miércoles 2 de diciembre a la 1:05 p.m."
     )
-    assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago", Language.ES).endswith("a las 10:00 a.m.")
+    assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago", Language.ES).endswith(
+        "a las 10:00 a.m."
+    )
     assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago") == "Wed, Dec 2 at 10:00 AM"
 
 
@@ -93,7 +103,9 @@ def test_every_planned_demo_text_renders_gsm7_within_two_segments(db_session):
 
     replan_all(db_session, now=NOW)
     texts: dict[str, list[str]] = {}  # every rendering per template: rows come in no set order
-    for row in db_session.scalars(select(PlannedOutreach).filter_by(channel="sms").where(PlannedOutreach.state != "cancelled")):
+    for row in db_session.scalars(
+        select(PlannedOutreach).filter_by(channel="sms").where(PlannedOutreach.state != "cancelled")
+    ):
         row_state = row.state
         if row.error_code in ("quiet_hours", "too_late"):
             continue  # can never go, so never rendered
@@ -120,15 +132,23 @@ def test_every_planned_demo_text_renders_gsm7_within_two_segments(db_session):
     def some(template: str, fragment: str) -> bool:
         return any(fragment in text for text in texts[template])
 
-    assert "Riverside Family Health: How was your visit with Northside Imaging? Reply 1-5 (5 = excellent)." in texts["review_request"]
+    assert (
+        "Riverside Family Health: How was your visit with Northside Imaging? Reply 1-5 (5 = excellent)."
+        in texts["review_request"]
+    )
     assert some("status_authorization_pending", "we are asking Blue Cross Blue Shield of Illinois for approval")
     assert some("no_show_followup", "Reply with a day and time that suits you")
     # Unconfirmed visits ask for a C; a visit already confirmed is only offered R.
     assert some("appointment_reminder", "Reply C to confirm or R to reschedule.")
     assert some("appointment_reminder", "your confirmed appointment") and all(
-        text.endswith("Reply R to reschedule.") for text in texts["appointment_reminder"] if "your confirmed appointment" in text
+        text.endswith("Reply R to reschedule.")
+        for text in texts["appointment_reminder"]
+        if "your confirmed appointment" in text
     )
-    assert all(text.startswith("Recordatorio de Riverside Family Health: su cita con") for text in texts["es:appointment_reminder"])
+    assert all(
+        text.startswith("Recordatorio de Riverside Family Health: su cita con")
+        for text in texts["es:appointment_reminder"]
+    )
 
 
 def test_reminders_say_date_time_facility_and_address(db_session):

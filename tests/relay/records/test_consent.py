@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.records.consent import is_opted_out, latest_event, record_consent
 from relay.models import AuditEvent, ConsentEvent, Patient
+from relay.records.consent import is_opted_out, latest_event, record_consent
 
 JAMES, TOM, UNKNOWN = "+13125550145", "+13125550151", "+13125550199"  # Tom's seed consent is false
 
@@ -48,7 +48,10 @@ def test_record_consent_keeps_the_patient_in_step_and_audits_without_phi(db_sess
     assert not is_opted_out(db_session, JAMES)
 
     events = db_session.scalars(
-        select(AuditEvent).filter_by(patient_id=james.id).where(AuditEvent.action.like("consent.%")).order_by(AuditEvent.id)
+        select(AuditEvent)
+        .filter_by(patient_id=james.id)
+        .where(AuditEvent.action.like("consent.%"))
+        .order_by(AuditEvent.id)
     ).all()
     assert [e.action for e in events] == ["consent.opted_out", "consent.opted_in"]
     assert all(set(e.details) == {"consent_event_id", "source"} for e in events)

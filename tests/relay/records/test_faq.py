@@ -1,7 +1,7 @@
 import pytest
 
-from relay.records.faq import answer_for, similarity
 from relay.models import Faq
+from relay.records.faq import answer_for, similarity
 
 
 def test_a_restated_question_is_a_strong_match():
@@ -30,4 +30,7 @@ def test_answer_for_combines_model_and_stored_wording(db_session, message, selec
 def test_a_new_entry_is_found_without_retraining(db_session):
     db_session.add(Faq(key="flu_shots", question="Do you give flu shots?", examples=["flu vaccine?"], answer="Yes."))
     db_session.flush()
-    assert answer_for(db_session, message="do u give flu shots", selected_key=None, selector_confidence=0).key == "flu_shots"
+    assert (
+        answer_for(db_session, message="do u give flu shots", selected_key=None, selector_confidence=0).key
+        == "flu_shots"
+    )

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from relay.records.clinics import get_clinic
 from relay.language.gsm import is_gsm7, segments
 from relay.models import Appointment, Referral, utcnow
 from relay.models.referral import REFERRAL_STATUSES, REFERRAL_TYPES
+from relay.records.clinics import get_clinic
 from relay.referrals.status import status_replies
 
 DOMAIN_DIR = Path(__file__).resolve().parents[3] / "bot" / "intents"

@@ -5,7 +5,6 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.scheduling.booking import book_slot, live_appointment
 from relay.models import AuditEvent, BookedSlot, PlannedOutreach, Referral
 from relay.outreach.reconcile import replan_referral
 from relay.referrals.transitions import (
@@ -14,6 +13,7 @@ from relay.referrals.transitions import (
     allowed_transitions,
     change_referral_status,
 )
+from relay.scheduling.booking import book_slot, live_appointment
 from tests.relay.outreach.helpers import NOW, free_slots, plan, referral, rows
 
 
@@ -63,7 +63,12 @@ def test_scheduled_needs_an_appointment(db_session):
 def test_authorization_approved_makes_a_referral_ready_and_invites_the_patient(db_session):
     robert = referral(db_session, "RF-2003")
     replan_referral(db_session, referral=robert, now=NOW - timedelta(hours=1))  # "we are asking Blue Cross..."
-    change(db_session, robert, "ready_to_schedule", authorization={"status": "approved", "reference": "PA-77120", "submitted_on": "2026-01-05"})
+    change(
+        db_session,
+        robert,
+        "ready_to_schedule",
+        authorization={"status": "approved", "reference": "PA-77120", "submitted_on": "2026-01-05"},
+    )
     assert robert.status == "ready_to_schedule"
     assert (robert.authorization_status, robert.authorization_reference, robert.authorization_submitted_on) == (
         "approved", "PA-77120", date(2026, 1, 5),
@@ -115,7 +120,9 @@ def test_completed_closes_the_appointment_frees_the_slot_and_asks_for_a_review(d
     assert review.due_at == appointment.start_at + timedelta(minutes=appointment.duration_minutes, hours=2)
     assert (review.state, review.appointment_id) == ("planned", appointment.id)
     assert not [r for r in rows(db_session, james) if r.kind == "reminder" and r.state == "planned"]
-    actions = [e.action for e in db_session.scalars(select(AuditEvent).filter_by(referral_id=james.id).order_by(AuditEvent.id))]
+    actions = [
+        e.action for e in db_session.scalars(select(AuditEvent).filter_by(referral_id=james.id).order_by(AuditEvent.id))
+    ]
     assert actions[-2:] == ["appointment.completed", "referral.status_changed"]
 
 
@@ -145,7 +152,13 @@ def test_back_to_ready_to_schedule_cancels_the_appointment_and_starts_a_fresh_ca
     change(db_session, aisha, "cancelled")
     change(db_session, aisha, "ready_to_schedule", now=NOW + timedelta(minutes=5))
     first_campaign = {r.idempotency_key for r in rows(db_session, aisha) if r.kind == "scheduling_invite"}
-    appointment = book_slot(db_session, referral=aisha, start_at=free_slots(db_session, aisha.specialist_id, 1)[0], now=NOW + timedelta(minutes=10), actor="bot")
+    appointment = book_slot(
+        db_session,
+        referral=aisha,
+        start_at=free_slots(db_session, aisha.specialist_id, 1)[0],
+        now=NOW + timedelta(minutes=10),
+        actor="bot",
+    )
 
     change(db_session, aisha, "ready_to_schedule", now=NOW + timedelta(days=1))
 
@@ -163,7 +176,9 @@ def test_back_to_ready_to_schedule_cancels_the_appointment_and_starts_a_fresh_ca
 def test_a_patient_who_no_showed_and_rebooked_can_be_marked_scheduled(db_session):
     grace = referral(db_session, "RF-2008")  # no_show
     assert "scheduled" not in allowed_transitions(db_session, grace)
-    book_slot(db_session, referral=grace, start_at=free_slots(db_session, grace.specialist_id, 1)[0], now=NOW, actor="bot")
+    book_slot(
+        db_session, referral=grace, start_at=free_slots(db_session, grace.specialist_id, 1)[0], now=NOW, actor="bot"
+    )
     assert grace.status == "scheduled"  # booking sets it; the EHR catching up changes nothing
     change(db_session, grace, "scheduled")
     assert grace.status == "scheduled"

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 import relay.scheduling.booking
+from relay.core.db import session_scope
+from relay.models import Appointment, AuditEvent, BookedSlot, Patient, Referral, Specialist, WeeklyAvailability
 from relay.scheduling.booking import (
     NotBookable,
     SlotTaken,
@@ -18,8 +20,6 @@ from relay.scheduling.booking import (
     live_appointment,
     self_schedulable,
 )
-from relay.core.db import session_scope
-from relay.models import Appointment, AuditEvent, BookedSlot, Patient, Referral, Specialist, WeeklyAvailability
 from relay.scheduling.slots import offer_slots
 from relay.scheduling.time_windows import TimeWindow
 from tests.support import DEMO_TZ, demo_moment, demo_today
@@ -52,7 +52,9 @@ def slot_rows(session, specialist_id: int, start_at: datetime) -> list[BookedSlo
 
 
 def events(session, action: str, referral_id: int) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).filter_by(action=action, referral_id=referral_id).order_by(AuditEvent.id)))
+    return list(
+        session.scalars(select(AuditEvent).filter_by(action=action, referral_id=referral_id).order_by(AuditEvent.id))
+    )
 
 
 # --- booking -----------------------------------------------------------------
@@ -215,7 +217,9 @@ def test_naive_times_are_refused(db_session):
 def test_a_stale_offer_in_another_zone_books_the_same_instant(db_session):
     tom = referral(db_session, "RF-2007")
     slot = free_slots(db_session, tom.specialist_id, 1)[0]
-    appointment = book_slot(db_session, referral=tom, start_at=slot.astimezone(ZoneInfo("Asia/Kolkata")), now=NOW, actor="bot")
+    appointment = book_slot(
+        db_session, referral=tom, start_at=slot.astimezone(ZoneInfo("Asia/Kolkata")), now=NOW, actor="bot"
+    )
     assert appointment.start_at == slot
 
 
@@ -268,6 +272,7 @@ def test_a_cancelled_appointment_cannot_be_confirmed(db_session):
 
 def test_every_change_replans_outreach(db_session, monkeypatch):
     calls = []
+
     def record(session, *, appointment, now):
         calls.append((appointment.id, appointment.status, now))
 
@@ -336,7 +341,7 @@ def _race(first_referral: str, second_referral: str, pick) -> tuple[dict, dateti
                 live_appointment(session, referral=mine)
                 barrier.wait(timeout=30)
                 outcome[external_id] = book_slot(session, referral=mine, start_at=target, now=NOW, actor="bot").id
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+        except Exception as exc:
             outcome[external_id] = exc
 
     threads = [threading.Thread(target=contender, args=(r,)) for r in (first_referral, second_referral)]

@@ -3,8 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from relay.scheduling.clinic_hours import OpeningBlock, display, is_open, parse_hours
 from relay.models import Clinic
+from relay.scheduling.clinic_hours import OpeningBlock, display, is_open, parse_hours
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -31,7 +31,9 @@ def test_other_ways_staff_write_hours(hours, expected):
     assert {block.weekday for block in parse_hours(hours)} == expected
 
 
-@pytest.mark.parametrize("hours", ["", "whenever", "Mon-Fri", "Mon 13pm-2pm", "Mon-Fri 8:00 AM - 5:00 PM and by appointment"])
+@pytest.mark.parametrize(
+    "hours", ["", "whenever", "Mon-Fri", "Mon 13pm-2pm", "Mon-Fri 8:00 AM - 5:00 PM and by appointment"]
+)
 def test_unreadable_hours_are_refused_not_guessed(hours):
     with pytest.raises(ValueError):
         parse_hours(hours)

@@ -71,7 +71,12 @@ def _on_grid(block: Block, weekday: int, minute: int) -> bool:
     start = block.start.hour * 60 + block.start.minute
     end = block.end.hour * 60 + block.end.minute
     offset = minute - start
-    return weekday == block.weekday and offset >= 0 and offset % block.slot_minutes == 0 and minute + block.slot_minutes <= end
+    return (
+        weekday == block.weekday
+        and offset >= 0
+        and offset % block.slot_minutes == 0
+        and minute + block.slot_minutes <= end
+    )
 
 
 def oracle_open(blocks, taken, window, now, tz, limit, min_lead) -> list[datetime]:
@@ -123,7 +128,9 @@ parts_of_day = st.one_of(
     st.none(),
     st.none(),
     st.sampled_from([MORNING, AFTERNOON, EVENING, (time(15), time.max), (time.min, time(12)), (time(0, 30), time(3))]),
-    st.tuples(five_minutes(0, 12 * 60), five_minutes(12 * 60 + 5, 23 * 60 + 55)).map(lambda p: (_clock(p[0]), _clock(p[1]))),
+    st.tuples(five_minutes(0, 12 * 60), five_minutes(12 * 60 + 5, 23 * 60 + 55)).map(
+        lambda p: (_clock(p[0]), _clock(p[1]))
+    ),
 )
 
 
@@ -144,7 +151,9 @@ def scenarios(draw):
     end = start + timedelta(minutes=draw(st.one_of(st.integers(0, 5 * 24 * 60), st.integers(24 * 60, 5 * 24 * 60))))
     preferred = draw(st.none() | st.integers(-24 * 60, 6 * 24 * 60).map(lambda m: start + timedelta(minutes=m)))
     local_days = sorted({(start + timedelta(days=n)).astimezone(zone).date() for n in range(6)})
-    days = draw(st.none() | st.none() | st.sets(st.sampled_from(local_days), min_size=1).map(lambda s: tuple(sorted(s))))
+    days = draw(
+        st.none() | st.none() | st.sets(st.sampled_from(local_days), min_size=1).map(lambda s: tuple(sorted(s)))
+    )
     window = TimeWindow(
         start=start.astimezone(zone),
         end=end.astimezone(draw(st.sampled_from([UTC, zone]))),
@@ -293,8 +302,13 @@ def test_slots_across_dst_changes(tz, day, block, expected_utc):
 def test_a_slot_is_taken_whatever_zone_it_is_written_in():
     tz = "America/Chicago"
     block = Block(0, time(9), time(11), 30)
-    taken = {datetime(2026, 11, 30, 9, 30, tzinfo=ZoneInfo(tz)), datetime(2026, 11, 30, 16, 0, tzinfo=UTC)}  # 09:30 and 10:00
-    offered = open_slots(blocks=[block], taken=taken, window=whole_day(date(2026, 11, 30), tz), now=LONG_AGO, tz=tz, limit=10)
+    taken = {
+        datetime(2026, 11, 30, 9, 30, tzinfo=ZoneInfo(tz)),
+        datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
+    }  # 09:30 and 10:00
+    offered = open_slots(
+        blocks=[block], taken=taken, window=whole_day(date(2026, 11, 30), tz), now=LONG_AGO, tz=tz, limit=10
+    )
     assert [s.astimezone(ZoneInfo(tz)).strftime("%H:%M") for s in offered] == ["09:00", "10:30"]
 
 

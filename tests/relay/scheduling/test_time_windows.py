@@ -241,7 +241,9 @@ def test_spring_forward_morning_itself():
 # --- invariants over every phrase and every now ---------------------------------
 
 ALL_NOWS = [MONDAY_MORNING, FRIDAY_MORNING, FRIDAY_EVENING, SUNDAY, BEFORE_FALL_BACK, BEFORE_SPRING_FORWARD]
-ALL_TEXTS = sorted({c[1] for c in CASES} | {"asap", "earliest you have", "today", "tonight", "this week", "the weekend"})
+ALL_TEXTS = sorted(
+    {c[1] for c in CASES} | {"asap", "earliest you have", "today", "tonight", "this week", "the weekend"}
+)
 GSM7_SAFE = re.compile(r"^[A-Za-z0-9 ,:\-]+$")
 
 
