@@ -1,7 +1,7 @@
 """The staff's handoff queue: list, reply by SMS from the clinic number, resolve."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, field_validator
@@ -10,19 +10,18 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep, require_api_token
 from relay.messaging import handoffs
 from relay.messaging.sms_sender import SmsSendError
-from relay.models import Handoff
+from relay.models import Handoff, HandoffPriority, HandoffStatus
 
 router = APIRouter(prefix="/api", tags=["handoffs"], dependencies=[Depends(require_api_token)])
 
 # The API token is shared, not per person; staff accounts come with the console.
 API_ACTOR = "api"
-STATUSES = ("open", "resolved")
 
 
 class HandoffOut(BaseModel):
     id: int
-    status: Literal["open", "resolved"]
-    priority: str
+    status: HandoffStatus
+    priority: HandoffPriority
     reason: str
     opened_at: datetime
     resolved_at: datetime | None
@@ -92,11 +91,14 @@ HandoffId = Annotated[int, Path(description="The handoff's id")]
 )
 def list_handoffs(
     session: SessionDep,
-    status: Annotated[str | None, Query(description="open or resolved; all when absent")] = None,
+    status: Annotated[
+        str | None,
+        Query(description="All when absent", json_schema_extra={"enum": [status.value for status in HandoffStatus]}),
+    ] = None,
 ) -> list[HandoffOut]:
-    if status is not None and status not in STATUSES:
-        raise HTTPException(status_code=400, detail=f"status must be one of {', '.join(STATUSES)}")
-    return [handoff_out(h) for h in handoffs.queue(session, status=status)]
+    if status is not None and status not in set(HandoffStatus):
+        raise HTTPException(status_code=400, detail=f"status must be one of {', '.join(HandoffStatus)}")
+    return [handoff_out(h) for h in handoffs.queue(session, status=HandoffStatus(status) if status else None)]
 
 
 @router.post(

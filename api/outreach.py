@@ -1,7 +1,7 @@
 """GET /api/outreach?referral_id=...: a referral's outreach plan, as the database holds it."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -10,23 +10,19 @@ from sqlalchemy import or_, select
 
 from api.deps import SessionDep, require_api_token
 from api.referrals import Problem, find_referral
-from relay.models import Appointment, PlannedOutreach
+from relay.language.languages import Language
+from relay.models import Appointment, OutreachChannel, OutreachKind, OutreachState, PlannedOutreach
 from relay.records.clinics import get_clinic
 
 router = APIRouter(prefix="/api", tags=["outreach"], dependencies=[Depends(require_api_token)])
 
-OutreachState = Literal["planned", "queued", "sending", "sent", "delivered", "failed", "skipped", "cancelled"]
-
 
 class OutreachOut(BaseModel):
     id: int
-    kind: str = Field(
-        description="status_update, confirmation, reminder, scheduling_invite, scheduling_nudge, "
-        "no_show_followup, rebook_offer, review_request, or leakage_handoff (a staff handoff, not a text)"
-    )
+    kind: OutreachKind = Field(description="leakage_handoff is a staff handoff, not a text")
     template: str
-    channel: str = Field(description="sms, or staff for work that goes to the handoff queue")
-    language: str = Field(description="en or es, from the patient's language")
+    channel: OutreachChannel = Field(description="staff: work that goes to the handoff queue")
+    language: Language = Field(description="From the patient's language")
     due_at: datetime = Field(description="ISO 8601 with the clinic's UTC offset")
     valid_until: datetime | None = Field(description="Not sent after this (clinic's offset); null: no limit")
     state: OutreachState

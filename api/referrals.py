@@ -3,7 +3,7 @@ POST /api/referrals/{id}/status: change its status as the EHR or staff would; th
 """
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path
@@ -12,8 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, require_api_token
-from relay.models import Referral, utcnow
-from relay.models.referral import REFERRAL_STATUSES
+from relay.models import (
+    AppointmentStatus,
+    AuthorizationStatus,
+    Referral,
+    ReferralPriority,
+    ReferralStatus,
+    ReferralType,
+    utcnow,
+)
 from relay.records.clinics import get_clinic
 from relay.referrals.transitions import InvalidTransition, change_referral_status
 
@@ -29,14 +36,14 @@ class SpecialistOut(BaseModel):
 
 class AuthorizationOut(BaseModel):
     required: bool
-    status: str | None
+    status: AuthorizationStatus | None
     submitted_on: date | None
     payer_reference: str | None
 
 
 class AppointmentOut(BaseModel):
     id: str
-    status: str
+    status: AppointmentStatus
     start: datetime  # ISO 8601 with the clinic's UTC offset
     version: int
 
@@ -48,9 +55,9 @@ class Problem(BaseModel):
 class TransitionProblem(BaseModel):
     class Detail(BaseModel):
         message: str
-        current: str
+        current: ReferralStatus
         requested: str
-        allowed: list[str] = Field(description="The statuses this referral may move to now")
+        allowed: list[ReferralStatus] = Field(description="The statuses this referral may move to now")
 
     detail: Detail
 
@@ -58,7 +65,7 @@ class TransitionProblem(BaseModel):
 class AuthorizationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["approved", "pending", "denied"] | None = None
+    status: AuthorizationStatus | None = None
     reference: str | None = Field(default=None, max_length=64, description="The payer's reference number")
     submitted_on: date | None = Field(default=None, description="YYYY-MM-DD")
 
@@ -66,7 +73,7 @@ class AuthorizationIn(BaseModel):
 class StatusChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal[REFERRAL_STATUSES]  # type: ignore[valid-type]
+    status: ReferralStatus
     authorization: AuthorizationIn | None = Field(
         default=None, description="Prior authorization details, where relevant; given fields are updated"
     )
@@ -75,9 +82,9 @@ class StatusChangeIn(BaseModel):
 class ReferralOut(BaseModel):
     id: str
     patient_mrn: str
-    type: str
-    status: str
-    priority: str
+    type: ReferralType
+    status: ReferralStatus
+    priority: ReferralPriority
     received_on: date
     specialist: SpecialistOut
     authorization: AuthorizationOut

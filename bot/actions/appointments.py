@@ -17,10 +17,11 @@ from relay.inbound.answers import yes_or_no
 from relay.language.spoken import format_when_spoken, respell_times, spoken_options
 from relay.language.timefmt import format_when
 from relay.messaging.handoffs import open_handoff
-from relay.models import Clinic, Referral, utcnow
+from relay.models import Clinic, HandoffPriority, Referral, ReferralStatus, utcnow
 from relay.records.clinics import get_clinic
-from relay.referrals.patient_requests import BOOKABLE_STATUSES, is_emergency, upcoming_appointment
+from relay.referrals.patient_requests import upcoming_appointment
 from relay.scheduling.booking import (
+    SELF_SCHEDULABLE_STATUSES,
     NotBookable,
     SlotTaken,
     book_slot,
@@ -79,7 +80,9 @@ class ActionConfirmAppointment(RequestAction):
 
 
 def _nothing_to_book(ctx: Context, _referrals: list[Referral]) -> list[EventType]:
-    waiting = [r for r in ctx.patient.referrals if r.status in ("received", "authorization_pending")]
+    waiting = [
+        r for r in ctx.patient.referrals if r.status in (ReferralStatus.RECEIVED, ReferralStatus.AUTHORIZATION_PENDING)
+    ]
     if waiting:
         ctx.say("utter_not_ready_to_book")
         tell_status(ctx, waiting[0])
@@ -91,14 +94,18 @@ def _nothing_to_book(ctx: Context, _referrals: list[Referral]) -> list[EventType
 def booking_blocked(ctx: Context, referral: Referral) -> bool:
     """Say why this referral cannot be booked by text, and hand it to staff where they must act."""
     specialist = referral.specialist
-    if is_emergency(referral):
+    if referral.is_emergency:
         ctx.say("utter_emergency_no_self_booking", clinic_phone=ctx.clinic_phone)
         open_handoff(
-            ctx.session, conversation=ctx.conversation, reason="emergency_referral", priority="urgent",
-            referral_id=referral.id, now=ctx.now,
-        )  # fmt: skip
+            ctx.session,
+            conversation=ctx.conversation,
+            reason="emergency_referral",
+            priority=HandoffPriority.URGENT,
+            referral_id=referral.id,
+            now=ctx.now,
+        )
         return True
-    if referral.status not in BOOKABLE_STATUSES:
+    if referral.status not in SELF_SCHEDULABLE_STATUSES:
         ctx.say("utter_not_ready_to_book")
         tell_status(ctx, referral)
         return True
@@ -110,9 +117,13 @@ def booking_blocked(ctx: Context, referral: Referral) -> bool:
             specialist=specialist.name,
         )
         open_handoff(
-            ctx.session, conversation=ctx.conversation, reason="insurance_not_accepted", priority="normal",
-            referral_id=referral.id, now=ctx.now,
-        )  # fmt: skip
+            ctx.session,
+            conversation=ctx.conversation,
+            reason="insurance_not_accepted",
+            priority=HandoffPriority.NORMAL,
+            referral_id=referral.id,
+            now=ctx.now,
+        )
         return True
     return False
 

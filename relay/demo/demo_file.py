@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay.core.phones import InvalidPhoneNumber, to_e164
-from relay.models.referral import APPOINTMENT_STATUSES, PRIORITIES, REFERRAL_STATUSES, REFERRAL_TYPES
+from relay.models.referral import AppointmentStatus, AuthorizationStatus, ReferralPriority, ReferralStatus, ReferralType
 
 # The contract lives in the shared folder beside the repository; a copy ships in
 # the package so a fresh clone without that folder still seeds the same clinic.
@@ -122,7 +122,7 @@ class InsuranceEntry(_Strict):
 
 class AuthorizationEntry(_Strict):
     required: bool
-    status: Literal["pending", "approved", "denied"] | None = None
+    status: AuthorizationStatus | None = None
     submitted: str | None = None
     payer_reference: str | None = None
 
@@ -135,7 +135,7 @@ class AuthorizationEntry(_Strict):
 class AppointmentEntry(_Strict):
     id: str
     at: str
-    status: Literal[APPOINTMENT_STATUSES]  # type: ignore[valid-type]
+    status: AppointmentStatus
 
     @field_validator("at")
     @classmethod
@@ -145,12 +145,12 @@ class AppointmentEntry(_Strict):
 
 class ReferralEntry(_Strict):
     id: str
-    type: Literal[REFERRAL_TYPES]  # type: ignore[valid-type]
+    type: ReferralType
     specialist: str
     referred_by: str | None = None
     reason: str
-    priority: Literal[PRIORITIES]  # type: ignore[valid-type]
-    status: Literal[REFERRAL_STATUSES]  # type: ignore[valid-type]
+    priority: ReferralPriority
+    status: ReferralStatus
     created: str
     authorization: AuthorizationEntry
     appointment: AppointmentEntry | None = None

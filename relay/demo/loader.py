@@ -34,6 +34,7 @@ from relay.models import (
     Specialist,
     WeeklyAvailability,
 )
+from relay.models.referral import LIVE_APPOINTMENT_STATUSES
 
 
 def _upsert(session: Session, model: type, lookup: dict[str, Any], values: dict[str, Any]) -> Any:
@@ -219,7 +220,7 @@ def _seed_appointment(session: Session, entry: AppointmentEntry, referral: Refer
             "status": entry.status,
         },
     )
-    holds_slot = entry.status in ("scheduled", "confirmed")
+    holds_slot = entry.status in LIVE_APPOINTMENT_STATUSES
     booked = session.scalars(select(BookedSlot).filter_by(appointment_id=appointment.id)).one_or_none()
     if holds_slot and booked is None:
         session.add(

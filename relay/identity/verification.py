@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from relay.core.settings import get_settings
 from relay.identity.dob import parse_dob
 from relay.messaging.handoffs import open_handoff
-from relay.models import Conversation, utcnow
+from relay.models import Conversation, HandoffPriority, utcnow
 from relay.records import audit
 from relay.records.clinics import get_clinic
 
@@ -66,7 +66,9 @@ def check_dob(session: Session, *, conversation: Conversation, text: str, now: d
     conversation.locked_at = now
     conversation.verified_at = None
     audit.record(session, actor="bot", action="verification.locked", **common)
-    open_handoff(session, conversation=conversation, reason="verification_locked", priority="high", now=now)
+    open_handoff(
+        session, conversation=conversation, reason="verification_locked", priority=HandoffPriority.HIGH, now=now
+    )
     return DobCheck("locked")
 
 

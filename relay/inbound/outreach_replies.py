@@ -17,22 +17,22 @@ from relay.language.languages import Language, language_of
 from relay.language.timefmt import format_when
 from relay.messaging.handoffs import open_handoff
 from relay.models import Appointment, Conversation, PlannedOutreach, Referral, ReviewRating
+from relay.models.handoff import HandoffPriority
+from relay.models.outreach import APPOINTMENT_KINDS, SENT_STATES, OutreachChannel, OutreachKind
+from relay.models.referral import LIVE_APPOINTMENT_STATUSES
 from relay.records import audit
 from relay.records.clinics import get_clinic
-from relay.referrals.patient_requests import LIVE_APPOINTMENT_STATUSES
 from relay.scheduling.booking import confirm_appointment
 
 # How long after our message a bare "C", "R" or "4" still refers to it.
 REPLY_WINDOW = timedelta(days=7)
-APPOINTMENT_KINDS = ("confirmation", "reminder")
-RESCHEDULE_KINDS = (
-    "confirmation",
-    "reminder",
-    "scheduling_invite",
-    "scheduling_nudge",
-    "no_show_followup",
-    "rebook_offer",
-)
+# The messages after which "R" asks for a new time.
+RESCHEDULE_KINDS = APPOINTMENT_KINDS | {
+    OutreachKind.SCHEDULING_INVITE,
+    OutreachKind.SCHEDULING_NUDGE,
+    OutreachKind.NO_SHOW_FOLLOWUP,
+    OutreachKind.REBOOK_OFFER,
+}
 _RATING = re.compile(r"^\s*([1-5])\s*(?:stars?|/\s*5|out of 5|de 5|estrellas?)?\s*[.!]*\s*$", re.IGNORECASE)
 
 TEXTS = {
@@ -57,8 +57,8 @@ def latest_outreach(session: Session, *, patient_id: int, now: datetime) -> Plan
         select(PlannedOutreach)
         .where(
             PlannedOutreach.patient_id == patient_id,
-            PlannedOutreach.state.in_(("sent", "delivered")),
-            PlannedOutreach.channel == "sms",
+            PlannedOutreach.state.in_(SENT_STATES),
+            PlannedOutreach.channel == OutreachChannel.SMS,
             PlannedOutreach.sent_at >= now - REPLY_WINDOW,
         )
         .order_by(PlannedOutreach.sent_at.desc(), PlannedOutreach.id.desc())
@@ -85,7 +85,7 @@ def answer(session: Session, *, conversation: Conversation, body: str, now: date
             conversation_id=conversation.id, details={"outreach_id": outreach.id}, now=now,
         )  # fmt: skip
         return None
-    if outreach.kind == "review_request" and (match := _RATING.match(body)):
+    if outreach.kind == OutreachKind.REVIEW_REQUEST and (match := _RATING.match(body)):
         return _rate(session, outreach=outreach, conversation=conversation, rating=int(match.group(1)), now=now)
     return None
 
@@ -139,7 +139,7 @@ def _rate(
         session,
         conversation=conversation,
         reason="service_recovery",
-        priority="normal",
+        priority=HandoffPriority.NORMAL,
         referral_id=referral.id,
         now=now,
     )

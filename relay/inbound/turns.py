@@ -30,7 +30,7 @@ from relay.core.phones import mask
 from relay.core.settings import get_settings
 from relay.inbound import keywords, outreach_replies, rasa_client, safety
 from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
-from relay.models import Clinic, Message, utcnow
+from relay.models import Clinic, HandoffPriority, Message, utcnow
 from relay.records import consent, conversations
 from relay.records.clinics import get_clinic
 from relay.scheduling import clinic_hours
@@ -93,7 +93,11 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
         inbound = session.get(Message, inbound_id)
         if rasa_failed:
             open_handoff(
-                session, conversation=inbound.conversation, reason="rasa_unavailable", priority="normal", now=now
+                session,
+                conversation=inbound.conversation,
+                reason="rasa_unavailable",
+                priority=HandoffPriority.NORMAL,
+                now=now,
             )
         author = "system" if rasa_failed else "bot"
         _store_replies(session, inbound=inbound, replies=[reply] if reply else [], author=author)
@@ -122,7 +126,11 @@ def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[s
     category = safety.match(body)
     if category is not None:
         handoff = open_handoff(
-            session, conversation=conversation, reason=safety.HANDOFF_REASONS[category], priority="urgent", now=now
+            session,
+            conversation=conversation,
+            reason=safety.HANDOFF_REASONS[category],
+            priority=HandoffPriority.URGENT,
+            now=now,
         )
         log.warning(
             "emergency (%s) in conversation=%s: urgent handoff %s", category, conversation.public_id, handoff.id

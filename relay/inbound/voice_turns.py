@@ -39,7 +39,7 @@ from relay.identity.dob import parse_dob
 from relay.inbound import rasa_client, safety
 from relay.language.spoken import keypad_text, spoken_choice
 from relay.messaging.handoffs import open_handoff, open_handoff_for
-from relay.models import Call, CallTurn, Message, utcnow
+from relay.models import Call, CallOutcome, CallTurn, HandoffPriority, Message, utcnow
 from relay.records import calls, conversations
 from relay.records.clinics import get_clinic
 
@@ -107,7 +107,7 @@ class VoiceStep:
     then: str = "gather"
     dial: str | None = None
     author: str = field(default="system", compare=False)
-    outcome: str | None = field(default=None, compare=False)
+    outcome: CallOutcome | None = field(default=None, compare=False)
 
     def as_reply(self) -> dict:
         return {"says": self.says, "then": self.then, "dial": self.dial}
@@ -209,15 +209,15 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
         record = session.get(CallTurn, turn_id)
         conversation, clinic = record.call.conversation, get_clinic(session)
         if failure is not None:
-            open_handoff(session, conversation=conversation, reason=failure, priority="normal", now=now)
+            open_handoff(session, conversation=conversation, reason=failure, priority=HandoffPriority.NORMAL, now=now)
             if failure == "voice_rasa_timeout":
-                step = VoiceStep(says=[RASA_SLOW], then="hangup", outcome="callback")
+                step = VoiceStep(says=[RASA_SLOW], then="hangup", outcome=CallOutcome.CALLBACK)
             else:
                 step = _transfer(RASA_DOWN, number=clinic.front_desk_number)
         elif open_handoff_for(session, conversation=conversation) is not None or "transfer" in controls:
             step = _transfer(*texts, HOLD, number=clinic.front_desk_number, author="bot")
         elif "end" in controls:
-            step = VoiceStep(says=texts, then="hangup", author="bot", outcome="completed_by_bot")
+            step = VoiceStep(says=texts, then="hangup", author="bot", outcome=CallOutcome.COMPLETED_BY_BOT)
         else:
             step = VoiceStep(says=texts, author="bot")
         _answer(session, record=record, step=step, now=now)
@@ -239,7 +239,7 @@ def dial_finished(*, call_sid: str, dial_status: str, now: datetime | None = Non
             step = VoiceStep(says=[NO_ANSWER_WITHHELD], then="hangup")
         else:
             open_handoff(session, conversation=call.conversation, reason="voice_transfer_unanswered", now=now)
-            step = VoiceStep(says=[NO_ANSWER], then="hangup", outcome="transfer_unanswered")
+            step = VoiceStep(says=[NO_ANSWER], then="hangup", outcome=CallOutcome.TRANSFER_UNANSWERED)
             log.info("call %s: front desk did not answer (%s); call back promised", call_sid, dial_status)
         _answer(session, record=record, step=step, now=now)
     return step
@@ -257,17 +257,23 @@ def _before_rasa(session: Session, *, record: CallTurn, heard: Heard, now: datet
         return _transfer(CONNECTING, number=clinic.front_desk_number)
 
     if heard.kind == "dtmf" and heard.text == OPERATOR_DIGIT:
-        open_handoff(session, conversation=conversation, reason="patient_request", priority="normal", now=now)
+        open_handoff(
+            session, conversation=conversation, reason="patient_request", priority=HandoffPriority.NORMAL, now=now
+        )
         return _transfer(CONNECTING, number=clinic.front_desk_number)
 
     # Unclear speech counts too: a false alarm costs a look by staff, a miss can cost a life.
     category = safety.match(heard.text) if heard.kind in ("speech", "unclear") else None
     if category is not None:
         handoff = open_handoff(
-            session, conversation=conversation, reason=safety.HANDOFF_REASONS[category], priority="urgent", now=now
+            session,
+            conversation=conversation,
+            reason=safety.HANDOFF_REASONS[category],
+            priority=HandoffPriority.URGENT,
+            now=now,
         )
         log.warning("emergency (%s) on call %s: urgent handoff %s", category, call.call_sid, handoff.id)
-        return _transfer(EMERGENCY[category], number=clinic.front_desk_number, outcome="emergency")
+        return _transfer(EMERGENCY[category], number=clinic.front_desk_number, outcome=CallOutcome.EMERGENCY)
 
     if heard.missed:
         previous = calls.get_turn(session, call=call, turn=record.turn - 1)
@@ -302,7 +308,9 @@ def _asks(sentence: str) -> bool:
     )
 
 
-def _transfer(*says: str, number: str, author: str = "system", outcome: str = "transferred") -> VoiceStep:
+def _transfer(
+    *says: str, number: str, author: str = "system", outcome: CallOutcome = CallOutcome.TRANSFERRED
+) -> VoiceStep:
     return VoiceStep(says=list(says), then="dial", dial=number, author=author, outcome=outcome)
 
 

@@ -19,4 +19,4 @@ DEFAULT_LANGUAGE = Language.EN
 def language_of(stored: str | None) -> Language:
     """The language we have words in for a stored code: "es", "es-MX", "es_US" are Spanish; others English."""
     code = (stored or "").strip().replace("_", "-").split("-")[0].lower()
-    return Language(code) if code in Language._value2member_map_ else DEFAULT_LANGUAGE
+    return Language(code) if code in set(Language) else DEFAULT_LANGUAGE

@@ -6,7 +6,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from relay.messaging.sms_sender import send_sms
-from relay.models import Conversation, Handoff, Message, utcnow
+from relay.models import Conversation, Handoff, HandoffPriority, HandoffStatus, Message, utcnow
 from relay.records import audit, consent
 
 
@@ -23,7 +23,7 @@ def open_handoff(
     *,
     conversation: Conversation,
     reason: str,
-    priority: str = "normal",
+    priority: HandoffPriority = HandoffPriority.NORMAL,
     referral_id: int | None = None,
     now: datetime | None = None,
 ) -> Handoff:
@@ -37,7 +37,7 @@ def open_handoff(
     conversation.needs_staff = True
     existing = open_handoff_for(session, conversation=conversation)
     if existing is not None:
-        if _rank(priority) < _rank(existing.priority):
+        if HandoffPriority(priority).rank < existing.priority.rank:
             audit.record(
                 session,
                 actor="system",
@@ -79,7 +79,7 @@ def open_handoff(
 
 def open_handoff_for(session: Session, *, conversation: Conversation) -> Handoff | None:
     return session.scalars(
-        select(Handoff).filter_by(conversation_id=conversation.id, status="open").order_by(Handoff.id)
+        select(Handoff).filter_by(conversation_id=conversation.id, status=HandoffStatus.OPEN).order_by(Handoff.id)
     ).first()
 
 
@@ -99,7 +99,7 @@ def acknowledge(session: Session, *, handoff: Handoff, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def queue(session: Session, *, status: str | None = None) -> list[Handoff]:
+def queue(session: Session, *, status: HandoffStatus | None = None) -> list[Handoff]:
     """The staff's work list: most urgent first, then the longest waiting."""
     query = select(Handoff).order_by(_rank_sql(), Handoff.opened_at, Handoff.id)
     if status is not None:
@@ -113,7 +113,7 @@ def reply(session: Session, *, handoff: Handoff, body: str, actor: str, now: dat
     Raises HandoffResolved, RecipientOptedOut, or SmsSendError (from Twilio).
     """
     now = now or utcnow()
-    if handoff.status != "open":
+    if handoff.status != HandoffStatus.OPEN:
         raise HandoffResolved(f"handoff {handoff.id} is {handoff.status}")
     conversation = handoff.conversation
     if consent.is_opted_out(session, conversation.phone):
@@ -137,9 +137,9 @@ def resolve(session: Session, *, handoff: Handoff, actor: str, now: datetime | N
     Raises HandoffResolved when it is already closed.
     """
     now = now or utcnow()
-    if handoff.status != "open":
+    if handoff.status != HandoffStatus.OPEN:
         raise HandoffResolved(f"handoff {handoff.id} is already {handoff.status}")
-    handoff.status, handoff.resolved_at = "resolved", now
+    handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, now
     session.flush()
     conversation = handoff.conversation
     if open_handoff_for(session, conversation=conversation) is None:
@@ -156,12 +156,6 @@ def resolve(session: Session, *, handoff: Handoff, actor: str, now: datetime | N
     return handoff
 
 
-_RANKS = {"urgent": 0, "high": 1, "normal": 2}
-
-
-def _rank(priority: str) -> int:
-    return _RANKS.get(priority, len(_RANKS))
-
-
 def _rank_sql():
-    return case(_RANKS, value=Handoff.priority, else_=len(_RANKS))
+    """The queue's order in SQL: HandoffPriority's own order, most urgent first."""
+    return case({priority: priority.rank for priority in HandoffPriority}, value=Handoff.priority)

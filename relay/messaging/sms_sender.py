@@ -37,7 +37,7 @@ from twilio.rest import Client
 
 from relay.core.phones import mask
 from relay.core.settings import DEV_ACCOUNT_SID, PROJECT_ROOT, Settings, get_settings
-from relay.models import Conversation, Message
+from relay.models import Conversation, DeliveryStatus, Message
 from relay.records import conversations
 from relay.records.clinics import get_clinic
 
@@ -46,7 +46,6 @@ log = logging.getLogger("relay.messaging.sms_sender")
 OUTBOX_PATH = PROJECT_ROOT / "var" / "outbox.jsonl"
 TWILIO_API_URL = "https://api.twilio.com"
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
-DEV_OUTBOX_STATUS = "dev_outbox"
 REQUEST_TIMEOUT_SECONDS = 15.0
 
 
@@ -202,7 +201,7 @@ class SmsGateway:
                 }
                 | (outbox_extra or {})
             )
-            return SentSms(sid, DEV_OUTBOX_STATUS)
+            return SentSms(sid, DeliveryStatus.DEV_OUTBOX)
         try:
             sent = self._messages.create(to=to, from_=from_, body=body, status_callback=self.callback)
         except TwilioRestException as exc:
@@ -274,5 +273,5 @@ def _find_in_outbox(*, to: str, from_: str, body: str, since: datetime, path: Pa
         except (ValueError, KeyError):
             continue
         if (entry.get("to"), entry.get("from"), entry.get("body")) == (to, from_, body) and at >= since:
-            return SentSms(entry["sid"], DEV_OUTBOX_STATUS)
+            return SentSms(entry["sid"], DeliveryStatus.DEV_OUTBOX)
     return None

@@ -2,36 +2,57 @@
 
 from relay.models.audit import AuditEvent
 from relay.models.base import Base, utcnow
-from relay.models.call import Call, CallTurn
+from relay.models.call import Call, CallOutcome, CallTurn
 from relay.models.clinic import Clinic, ReferringProvider
-from relay.models.conversation import Conversation, Message
+from relay.models.conversation import Conversation, DeliveryStatus, Message
 from relay.models.faq import Faq
-from relay.models.handoff import Handoff
-from relay.models.outreach import PlannedOutreach, ReviewRating
+from relay.models.handoff import Handoff, HandoffPriority, HandoffStatus
+from relay.models.outreach import OutreachChannel, OutreachKind, OutreachState, PlannedOutreach, ReviewRating
 from relay.models.patient import ConsentEvent, Patient
-from relay.models.referral import Appointment, Referral
+from relay.models.referral import (
+    Appointment,
+    AppointmentStatus,
+    AuthorizationStatus,
+    Referral,
+    ReferralPriority,
+    ReferralStatus,
+    ReferralType,
+)
 from relay.models.specialist import BookedSlot, Specialist, WeeklyAvailability
-from relay.models.staff import StaffUser
+from relay.models.staff import StaffRole, StaffUser
 
 __all__ = [
     "Appointment",
+    "AppointmentStatus",
     "AuditEvent",
+    "AuthorizationStatus",
     "Base",
     "BookedSlot",
     "Call",
+    "CallOutcome",
     "CallTurn",
     "Clinic",
     "ConsentEvent",
     "Conversation",
+    "DeliveryStatus",
     "Faq",
     "Handoff",
+    "HandoffPriority",
+    "HandoffStatus",
     "Message",
+    "OutreachChannel",
+    "OutreachKind",
+    "OutreachState",
     "Patient",
     "PlannedOutreach",
     "Referral",
+    "ReferralPriority",
+    "ReferralStatus",
+    "ReferralType",
     "ReferringProvider",
     "ReviewRating",
     "Specialist",
+    "StaffRole",
     "StaffUser",
     "WeeklyAvailability",
     "utcnow",

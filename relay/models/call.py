@@ -6,22 +6,24 @@ SMS, so staff read one timeline).
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relay.models.base import Base, Timestamps, utcnow
+from relay.models.base import Base, StrEnumColumn, Timestamps, utcnow
 
-# How a call went, for reports; set as the call goes, final once it has ended.
-CALL_OUTCOMES = (
-    "transferred",  # put through to the front desk, who answered
-    "transfer_unanswered",  # put through, nobody answered: staff call back (handoff)
-    "emergency",  # told to hang up and dial 911 / 988; urgent handoff
-    "callback",  # the bot was too slow; told a team member will call back (handoff)
-    "completed_by_bot",  # the bot said goodbye and hung up
-    "caller_hung_up",  # the caller ended the call with the bot
-    "not_connected",  # busy, failed or cancelled before the call was up
-)
+
+class CallOutcome(StrEnum):
+    """How a call went, for reports; set as the call goes, final once it has ended."""
+
+    TRANSFERRED = "transferred"  # put through to the front desk, who answered
+    TRANSFER_UNANSWERED = "transfer_unanswered"  # put through, nobody answered: staff call back (handoff)
+    EMERGENCY = "emergency"  # told to hang up and dial 911 / 988; urgent handoff
+    CALLBACK = "callback"  # the bot was too slow; told a team member will call back (handoff)
+    COMPLETED_BY_BOT = "completed_by_bot"  # the bot said goodbye and hung up
+    CALLER_HUNG_UP = "caller_hung_up"  # the caller ended the call with the bot
+    NOT_CONNECTED = "not_connected"  # busy, failed or cancelled before the call was up
 
 
 class Call(Timestamps, Base):
@@ -35,7 +37,7 @@ class Call(Timestamps, Base):
     ended_at: Mapped[datetime | None]
     duration_seconds: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(16), default="in-progress")  # Twilio's CallStatus
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[CallOutcome | None] = mapped_column(StrEnumColumn(CallOutcome, 32))
 
     conversation: Mapped["Conversation | None"] = relationship()  # noqa: F821
     turns: Mapped[list["CallTurn"]] = relationship(back_populates="call", order_by="CallTurn.turn")

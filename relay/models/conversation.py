@@ -2,11 +2,35 @@
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, Timestamps, utcnow
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbound message is: our own steps before Twilio has it, then Twilio's MessageStatus.
+
+    The column keeps Twilio's word as it comes (Twilio may add statuses);
+    these are the ones Relay knows and acts on.
+    """
+
+    PENDING = "pending"  # stored, being handed to Twilio
+    NOT_SENT = "not_sent"  # that attempt did not reach Twilio; the row will try again
+    UNCONFIRMED = "unconfirmed"  # a send interrupted halfway that Twilio could not confirm: staff check
+    DEV_OUTBOX = "dev_outbox"  # written to the dev outbox instead (no Twilio credentials)
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
 
 
 def new_public_id() -> str:

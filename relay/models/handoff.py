@@ -1,13 +1,29 @@
 """Conversations handed from the bot to a person on the staff."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relay.models.base import Base, Timestamps, utcnow
+from relay.models.base import Base, StrEnumColumn, Timestamps, utcnow
 
-HANDOFF_PRIORITIES = ("urgent", "high", "normal")
+
+class HandoffStatus(StrEnum):
+    OPEN = "open"  # staff have the conversation; the bot stays silent
+    RESOLVED = "resolved"  # handed back to the bot
+
+
+class HandoffPriority(StrEnum):
+    """Most urgent first: the queue is worked in this order."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+
+    @property
+    def rank(self) -> int:
+        return list(HandoffPriority).index(self)
 
 
 class Handoff(Timestamps, Base):
@@ -17,8 +33,12 @@ class Handoff(Timestamps, Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
-    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    status: Mapped[HandoffStatus] = mapped_column(
+        StrEnumColumn(HandoffStatus, 16), default=HandoffStatus.OPEN, index=True
+    )
+    priority: Mapped[HandoffPriority] = mapped_column(
+        StrEnumColumn(HandoffPriority, 16), default=HandoffPriority.NORMAL
+    )
     reason: Mapped[str] = mapped_column(String(64))  # a code such as "rasa_unavailable"
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]

@@ -1,28 +1,70 @@
-"""Referrals and their appointments."""
+"""Referrals and their appointments, and the words for their types and states."""
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relay.models.base import Base, Timestamps
+from relay.models.base import Base, StrEnumColumn, Timestamps
 
-REFERRAL_TYPES = ("self", "provider", "emergency", "second_opinion", "follow_up")
-REFERRAL_STATUSES = (
-    "received",
-    "authorization_pending",
-    "ready_to_schedule",
-    "scheduled",
-    "completed",
-    "cancelled",
-    "no_show",
-    "declined",
-)
+
+class ReferralType(StrEnum):
+    SELF = "self"
+    PROVIDER = "provider"
+    EMERGENCY = "emergency"
+    SECOND_OPINION = "second_opinion"
+    FOLLOW_UP = "follow_up"
+
+
+class ReferralStatus(StrEnum):
+    RECEIVED = "received"
+    AUTHORIZATION_PENDING = "authorization_pending"
+    READY_TO_SCHEDULE = "ready_to_schedule"
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    DECLINED = "declined"
+
+
+class ReferralPriority(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class AuthorizationStatus(StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending"
+    DENIED = "denied"
+
+
+class AppointmentStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+
+
 # Statuses in which the patient still has something to do or to wait for.
-OPEN_REFERRAL_STATUSES = ("received", "authorization_pending", "ready_to_schedule", "scheduled")
-PRIORITIES = ("routine", "urgent", "emergency")
-APPOINTMENT_STATUSES = ("scheduled", "confirmed", "cancelled", "completed", "no_show")
+OPEN_REFERRAL_STATUSES = frozenset(
+    {
+        ReferralStatus.RECEIVED,
+        ReferralStatus.AUTHORIZATION_PENDING,
+        ReferralStatus.READY_TO_SCHEDULE,
+        ReferralStatus.SCHEDULED,
+    }
+)
+# Appointments that hold their slot and that the patient is expected at.
+LIVE_APPOINTMENT_STATUSES = frozenset({AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED})
+
+
+def is_emergency(referral_type: str, priority: str) -> bool:
+    """An emergency referral, by its type or its priority: never self-scheduled, staff call the patient."""
+    return referral_type == ReferralType.EMERGENCY or priority == ReferralPriority.EMERGENCY
 
 
 class Referral(Timestamps, Base):
@@ -33,14 +75,16 @@ class Referral(Timestamps, Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     specialist_id: Mapped[int] = mapped_column(ForeignKey("specialists.id"))
     referring_provider_id: Mapped[int | None] = mapped_column(ForeignKey("referring_providers.id"))
-    type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32))
-    priority: Mapped[str] = mapped_column(String(16), default="routine")
+    type: Mapped[ReferralType] = mapped_column(StrEnumColumn(ReferralType, 32))
+    status: Mapped[ReferralStatus] = mapped_column(StrEnumColumn(ReferralStatus, 32))
+    priority: Mapped[ReferralPriority] = mapped_column(
+        StrEnumColumn(ReferralPriority, 16), default=ReferralPriority.ROUTINE
+    )
     # Clinical detail: never sent by SMS or said on a call (minimum necessary).
     reason: Mapped[str] = mapped_column(String(2000))
     received_on: Mapped[date]
     authorization_required: Mapped[bool] = mapped_column(default=False)
-    authorization_status: Mapped[str | None] = mapped_column(String(32))
+    authorization_status: Mapped[AuthorizationStatus | None] = mapped_column(StrEnumColumn(AuthorizationStatus, 32))
     authorization_submitted_on: Mapped[date | None]
     authorization_reference: Mapped[str | None] = mapped_column(String(64))
 
@@ -48,6 +92,10 @@ class Referral(Timestamps, Base):
     specialist: Mapped["Specialist"] = relationship()  # noqa: F821
     referring_provider: Mapped["ReferringProvider | None"] = relationship()  # noqa: F821
     appointments: Mapped[list["Appointment"]] = relationship(back_populates="referral", order_by="Appointment.start_at")
+
+    @property
+    def is_emergency(self) -> bool:
+        return is_emergency(self.type, self.priority)
 
     @property
     def current_appointment(self) -> "Appointment | None":
@@ -64,7 +112,9 @@ class Appointment(Timestamps, Base):
     specialist_id: Mapped[int] = mapped_column(ForeignKey("specialists.id"))
     start_at: Mapped[datetime]
     duration_minutes: Mapped[int] = mapped_column(default=30)
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    status: Mapped[AppointmentStatus] = mapped_column(
+        StrEnumColumn(AppointmentStatus, 16), default=AppointmentStatus.SCHEDULED
+    )
     # Bumped on every change so concurrent edits fail loudly instead of overwriting.
     version: Mapped[int] = mapped_column(default=1)
 

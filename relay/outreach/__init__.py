@@ -13,29 +13,8 @@ each row, prepare.py re-checks it at send time (consent, `valid_until`,
 applies Twilio's status callbacks, and recovery.py settles a send that a dead
 job left halfway.
 
-Kinds: status_update, confirmation, reminder, scheduling_invite,
-scheduling_nudge, no_show_followup, rebook_offer, review_request (SMS), and
-leakage_handoff (channel "staff": a referral left unbooked, which the
-execution side turns into relay.messaging.handoffs.open_handoff(reason="referral_leakage")
-instead of a text).
+Kinds, channels and states are relay.models.outreach's: texts on channel
+"sms", and leakage_handoff on channel "staff" (a referral left unbooked, which
+the execution side turns into a handoff, reason "referral_leakage", instead
+of a text).
 """
-
-SMS_KINDS = (
-    "status_update",
-    "confirmation",
-    "reminder",
-    "scheduling_invite",
-    "scheduling_nudge",
-    "no_show_followup",
-    "rebook_offer",
-    "review_request",
-)
-STAFF_KINDS = ("leakage_handoff",)
-KINDS = SMS_KINDS + STAFF_KINDS
-# Rows planned from an appointment's state; every other kind follows the referral.
-APPOINTMENT_KINDS = ("confirmation", "reminder")
-REFERRAL_KINDS = tuple(kind for kind in KINDS if kind not in APPOINTMENT_KINDS)
-
-# States the planner may still change (cancel); the rest is settled.
-PENDING_STATES = ("planned", "queued")
-HISTORY_STATES = ("sending", "sent", "delivered", "failed")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from relay.core.clock import require_aware
 from relay.language.languages import language_of
 from relay.models import Appointment, AuditEvent, ConsentEvent, Patient, PlannedOutreach, Referral
-from relay.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS
+from relay.models.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS, OutreachState
 from relay.outreach.cadence import Cadence, load_cadence
 from relay.outreach.plan import (
     NO_CONSENT,
@@ -252,8 +252,8 @@ def _move_all(session: Session, moves: _Moves) -> None:
     table = PlannedOutreach.__table__
     moved_at = datetime.now(UTC)
     no_consent, superseded, revived = moves.no_consent, moves.superseded, moves.revived
-    for ids, values in ((no_consent, {"state": "skipped", "error_code": NO_CONSENT}),
-                        (superseded, {"state": "cancelled", "error_code": SUPERSEDED})):  # fmt: skip
+    for ids, values in ((no_consent, {"state": OutreachState.SKIPPED, "error_code": NO_CONSENT}),
+                        (superseded, {"state": OutreachState.CANCELLED, "error_code": SUPERSEDED})):  # fmt: skip
         for start in range(0, len(ids), 500):
             session.execute(
                 update(table)
@@ -265,7 +265,7 @@ def _move_all(session: Session, moves: _Moves) -> None:
             update(table)
             .where(table.c.id == bindparam("row_id"), table.c.state == bindparam("from_state"))
             .values(
-                state="planned",
+                state=OutreachState.PLANNED,
                 error_code=None,
                 due_at=bindparam("new_due_at"),
                 valid_until=bindparam("new_valid_until"),

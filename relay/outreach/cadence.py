@@ -17,20 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from relay.core.settings import get_settings
 from relay.models import Clinic
+from relay.models.outreach import OutreachKind
 
 DEFAULT_CADENCE_FILE = Path(__file__).with_name("cadence.yaml")
-
-VALIDITY_KINDS = (
-    "confirmation",
-    "reminder",
-    "status_update",
-    "scheduling_invite",
-    "scheduling_nudge",
-    "no_show_followup",
-    "rebook_offer",
-    "review_request",
-    "leakage_handoff",
-)
 
 
 class _Strict(BaseModel):
@@ -92,16 +81,15 @@ class Cadence(_Strict):
     quiet_hours: QuietHours = QuietHours()
     daily_cap: int = Field(default=3, ge=1)
     rate_limit_per_second: int = Field(default=1, ge=1)
-    valid_hours: dict[str, float | None]
+    valid_hours: dict[OutreachKind, float | None]
     appointment: AppointmentCadence
     referral: ReferralCadence = ReferralCadence()
 
-    @field_validator("valid_hours")
+    @field_validator("valid_hours", mode="before")
     @classmethod
-    def _known_kinds(cls, value: dict[str, float | None]) -> dict[str, float | None]:
-        unknown = set(value) - set(VALIDITY_KINDS)
-        if unknown:
-            raise ValueError(f"valid_hours names unknown kinds: {', '.join(sorted(unknown))}")
+    def _known_kinds(cls, value: object) -> object:
+        if isinstance(value, dict) and (unknown := set(value) - set(OutreachKind)):
+            raise ValueError(f"valid_hours names unknown kinds: {', '.join(sorted(map(str, unknown)))}")
         return value
 
     def quiet_window(self, clinic: Clinic) -> tuple[time, time]:
@@ -112,7 +100,7 @@ class Cadence(_Strict):
             clinic.quiet_hours_end.zfill(5)
         )
 
-    def validity(self, kind: str) -> timedelta | None:
+    def validity(self, kind: OutreachKind) -> timedelta | None:
         """How long after its due time a message of this kind may still go (None: no limit)."""
         hours = self.valid_hours.get(kind)
         return None if hours is None else timedelta(hours=hours)

@@ -23,25 +23,29 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from relay.models import Message, PlannedOutreach
+from relay.models.conversation import DeliveryStatus
+from relay.models.outreach import OutreachState
 from relay.outreach import outcomes
 
 log = logging.getLogger("relay.scheduler.delivery")
 
 _RANKS = {
-    "pending": 0,
-    "not_sent": 0,
-    "dev_outbox": 1,
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "read": 5,
+    DeliveryStatus.PENDING: 0,
+    DeliveryStatus.NOT_SENT: 0,
+    DeliveryStatus.DEV_OUTBOX: 1,
+    DeliveryStatus.ACCEPTED: 1,
+    DeliveryStatus.SCHEDULED: 1,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.SENDING: 2,
+    DeliveryStatus.SENT: 3,
+    DeliveryStatus.DELIVERED: 4,
+    DeliveryStatus.READ: 5,
 }
-FINAL = frozenset({"undelivered", "failed", "canceled", "read"})
-FAILURES = frozenset({"undelivered", "failed"})
+FINAL = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELED, DeliveryStatus.READ})
+FAILURES = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
 KNOWN = frozenset(_RANKS) | FINAL
+# What fits the row's error_code column; Twilio's codes are five digits, anything longer is cut, not refused.
+ERROR_CODE_LENGTH = PlannedOutreach.__table__.c.error_code.type.length
 
 
 def may_move(current: str | None, new: str) -> bool:
@@ -49,13 +53,13 @@ def may_move(current: str | None, new: str) -> bool:
         return True
     if current in FINAL or current not in _RANKS:
         return False
-    if current == "delivered":
-        return new == "read"
+    if current == DeliveryStatus.DELIVERED:
+        return new == DeliveryStatus.READ
     return new in FINAL or _RANKS[new] > _RANKS[current]
 
 
 def _sources(new: str) -> list[str]:
-    return [status for status in KNOWN | {"unconfirmed"} if may_move(status, new)]
+    return [status for status in KNOWN | {DeliveryStatus.UNCONFIRMED} if may_move(status, new)]
 
 
 def record_status(session: Session, *, sid: str, status: str, error_code: int | None, now: datetime) -> bool:
@@ -86,13 +90,15 @@ def record_status(session: Session, *, sid: str, status: str, error_code: int | 
 
 
 def _move_outreach(session: Session, outreach_id: int, *, status: str, error_code: int | None, now: datetime) -> None:
-    if status in ("delivered", "read"):
-        _conditional(session, outreach_id, state="delivered", updated_at=now)
+    if status in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
+        _conditional(session, outreach_id, state=OutreachState.DELIVERED, updated_at=now)
         return
     if status not in FAILURES:
         return  # queued/sending/sent: the row is already `sent`
     label = str(error_code) if error_code else status
-    if not _conditional(session, outreach_id, state="failed", error_code=label[:16], updated_at=now):
+    if not _conditional(
+        session, outreach_id, state=OutreachState.FAILED, error_code=label[:ERROR_CODE_LENGTH], updated_at=now
+    ):
         return
     outreach = session.get(PlannedOutreach, outreach_id)
     session.refresh(outreach)
@@ -109,7 +115,7 @@ def _conditional(session: Session, outreach_id: int, **values) -> bool:
     return (
         session.execute(
             update(PlannedOutreach)
-            .where(PlannedOutreach.id == outreach_id, PlannedOutreach.state == "sent")
+            .where(PlannedOutreach.id == outreach_id, PlannedOutreach.state == OutreachState.SENT)
             .values(**values)
             .execution_options(synchronize_session=False)
         ).rowcount

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select, update
 
 from relay.core.db import session_scope
 from relay.models import PlannedOutreach
+from relay.models.outreach import OutreachState
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,12 @@ def take_due_rows(now: datetime, *, batch_size: int) -> DueRows:
     """
     row = PlannedOutreach
     due = (
-        row.state == "planned",
+        row.state == OutreachState.PLANNED,
         row.due_at <= now,
         or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
     )
     with session_scope() as session:
-        room = batch_size - session.scalar(select(func.count()).where(row.state == "queued"))
+        room = batch_size - session.scalar(select(func.count()).where(row.state == OutreachState.QUEUED))
         ids = session.scalars(select(row.id).where(*due).order_by(row.due_at, row.id).limit(max(room, 0) + 1)).all()
         left_due = len(ids) > room
         ids = ids[: max(room, 0)]
@@ -42,7 +43,7 @@ def take_due_rows(now: datetime, *, batch_size: int) -> DueRows:
         claimed = session.execute(
             update(row)
             .where(row.id.in_(ids), *due)
-            .values(state="queued", updated_at=now)
+            .values(state=OutreachState.QUEUED, updated_at=now)
             .returning(row.id, row.attempts)
             .execution_options(synchronize_session=False)
         ).all()
@@ -58,7 +59,9 @@ def queued_since(cutoff: datetime) -> list[tuple[int, int, datetime]]:
         return [
             (outreach_id, attempts, queued_at)
             for outreach_id, attempts, queued_at in session.execute(
-                select(row.id, row.attempts, row.updated_at).where(row.state == "queued", row.updated_at <= cutoff)
+                select(row.id, row.attempts, row.updated_at).where(
+                    row.state == OutreachState.QUEUED, row.updated_at <= cutoff
+                )
             ).all()
         ]
 
@@ -71,7 +74,9 @@ def next_due_time(now: datetime, *, within: timedelta) -> datetime | None:
         # Two indexed MINs rather than one over greatest(due_at, next_attempt_at), which SQLite
         # spells differently; taking the earlier only risks a sweep that finds nothing yet.
         candidates = [
-            session.scalar(select(func.min(column)).where(row.state == "planned", column > now, column <= horizon))
+            session.scalar(
+                select(func.min(column)).where(row.state == OutreachState.PLANNED, column > now, column <= horizon)
+            )
             for column in (row.due_at, row.next_attempt_at)
         ]
     upcoming = [moment for moment in candidates if moment is not None]

@@ -16,6 +16,7 @@ from relay.core.phones import mask
 from relay.core.settings import Settings, get_settings
 from relay.messaging.handoffs import open_handoff
 from relay.models import Patient, PlannedOutreach
+from relay.models.outreach import PENDING_STATES, OutreachState
 from relay.records import audit, consent, conversations
 
 log = logging.getLogger("relay.scheduler")
@@ -24,8 +25,6 @@ log = logging.getLogger("relay.scheduler")
 UNSUBSCRIBED = 21610
 INVALID_NUMBER_CODES = frozenset({21211, 21614, 30006})  # invalid, not a mobile, landline
 TEMPORARY_CODES = frozenset({20429, 30003})  # too many requests, handset unreachable
-
-PENDING_STATES = ("planned", "queued")
 
 
 def error_code(code: int | None, status: int | None = None) -> str:
@@ -48,17 +47,22 @@ def retry_later(session: Session, outreach: PlannedOutreach, *, code: str, now: 
     outreach.error_code = code
     outreach.updated_at = now
     if outreach.attempts >= settings.outreach_max_attempts:
-        outreach.state, outreach.next_attempt_at = "failed", None
+        outreach.state, outreach.next_attempt_at = OutreachState.FAILED, None
         log.warning("outreach %s failed after %s attempts code=%s", outreach.id, outreach.attempts, code)
         return "failed"
-    outreach.state = "planned"
+    outreach.state = OutreachState.PLANNED
     outreach.next_attempt_at = now + backoff(outreach.attempts, settings)
     log.info("outreach %s retry %s at %s code=%s", outreach.id, outreach.attempts, outreach.next_attempt_at, code)
     return "retry"
 
 
 def fail(outreach: PlannedOutreach, *, code: str, now: datetime) -> str:
-    outreach.state, outreach.error_code, outreach.next_attempt_at, outreach.updated_at = "failed", code, None, now
+    outreach.state, outreach.error_code, outreach.next_attempt_at, outreach.updated_at = (
+        OutreachState.FAILED,
+        code,
+        None,
+        now,
+    )
     return "failed"
 
 
@@ -79,7 +83,7 @@ def cancel_pending(session: Session, *, patient_id: int, code: str, now: datetim
     result = session.execute(
         update(PlannedOutreach)
         .where(PlannedOutreach.patient_id == patient_id, PlannedOutreach.state.in_(PENDING_STATES))
-        .values(state="cancelled", error_code=code, updated_at=now)
+        .values(state=OutreachState.CANCELLED, error_code=code, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

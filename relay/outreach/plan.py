@@ -70,10 +70,17 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from relay.core.clock import require_aware
+from relay.models.outreach import OutreachChannel, OutreachKind, OutreachState
+from relay.models.referral import (
+    LIVE_APPOINTMENT_STATUSES,
+    AppointmentStatus,
+    AuthorizationStatus,
+    ReferralStatus,
+    is_emergency,
+)
 from relay.outreach.cadence import Cadence, Reminder
 from relay.outreach.quiet_hours import clock, next_allowed_in, wall_clock
 
-LIVE_APPOINTMENT_STATUSES = ("scheduled", "confirmed")
 # Actors whose cancellation is the patient's own (the bot acts for the patient).
 PATIENT_ACTORS = ("bot", "patient")
 
@@ -90,9 +97,9 @@ REVIVABLE_CODES = (NO_CONSENT, SUPERSEDED)
 # Audit actions that move a referral into a status, and the status they move it to.
 STATUS_ACTIONS = {
     "referral.status_changed": None,  # details["to"]
-    "appointment.booked": "scheduled",
-    "appointment.rescheduled": "scheduled",
-    "appointment.cancelled": "cancelled",
+    "appointment.booked": ReferralStatus.SCHEDULED,
+    "appointment.rescheduled": ReferralStatus.SCHEDULED,
+    "appointment.cancelled": ReferralStatus.CANCELLED,
 }
 
 
@@ -118,14 +125,14 @@ class Audience:
 class AppointmentFacts:
     id: int
     start_at: datetime
-    status: str
+    status: AppointmentStatus
     audience: Audience
 
 
 @dataclass(frozen=True)
 class ReferralFacts:
     id: int
-    status: str
+    status: ReferralStatus
     since: datetime  # when the referral entered `status`: the campaign's anchor
     audience: Audience
     emergency: bool = False
@@ -137,12 +144,12 @@ class ReferralFacts:
 
 @dataclass(frozen=True)
 class DesiredOutreach:
-    kind: str
+    kind: OutreachKind
     template: str
     due_at: datetime
     valid_until: datetime | None
     idempotency_key: str
-    channel: str = "sms"
+    channel: OutreachChannel = OutreachChannel.SMS
     appointment_id: int | None = None
     blocked: str | None = None  # why it can never go (quiet_hours, too_late), whatever the clock
 
@@ -154,30 +161,30 @@ def plan_appointment(facts: AppointmentFacts, cadence: Cadence, now: datetime) -
     start = facts.start_at.astimezone(UTC)
     stamp = _stamp(start)
     audience = facts.audience
-    reminder_validity, min_lead = cadence.validity("reminder"), cadence.min_lead
+    reminder_validity, min_lead = cadence.validity(OutreachKind.REMINDER), cadence.min_lead
     plan: list[DesiredOutreach] = []
-    if cadence.appointment.confirmation and facts.status == "scheduled":
+    if cadence.appointment.confirmation and facts.status == AppointmentStatus.SCHEDULED:
         wanted = now.astimezone(UTC)
         due = audience.allowed(wanted)
         plan.append(
             DesiredOutreach(
-                kind="confirmation",
+                kind=OutreachKind.CONFIRMATION,
                 template="appointment_confirmation",
                 due_at=due,
-                valid_until=_until(due, cadence.validity("confirmation"), start),
+                valid_until=_until(due, cadence.validity(OutreachKind.CONFIRMATION), start),
                 idempotency_key=f"confirmation:appt{facts.id}:{stamp}",
                 appointment_id=facts.id,
                 blocked=_blocked(wanted, due, latest=start, start=start),
             )
         )
     for reminder in cadence.appointment.reminders:
-        if facts.status == "confirmed" and not reminder.when_confirmed:
+        if facts.status == AppointmentStatus.CONFIRMED and not reminder.when_confirmed:
             continue
         wanted = _reminder_time(reminder, start, audience.zone)
         due = audience.allowed(wanted)
         plan.append(
             DesiredOutreach(
-                kind="reminder",
+                kind=OutreachKind.REMINDER,
                 template="appointment_reminder",
                 due_at=due,
                 valid_until=_until(due, reminder_validity, start),
@@ -195,7 +202,9 @@ def plan_referral(facts: ReferralFacts, cadence: Cadence) -> list[DesiredOutreac
     settings = cadence.referral
     prefix = f"ref{facts.id}:{facts.status}@{_stamp(anchor)}"
 
-    def text(kind: str, template: str, step: str, at: datetime, appointment_id: int | None = None) -> DesiredOutreach:
+    def text(
+        kind: OutreachKind, template: str, step: str, at: datetime, appointment_id: int | None = None
+    ) -> DesiredOutreach:
         due = facts.audience.allowed(at)
         validity = cadence.validity(kind)
         return DesiredOutreach(
@@ -210,70 +219,75 @@ def plan_referral(facts: ReferralFacts, cadence: Cadence) -> list[DesiredOutreac
     def staff(step: str, at: datetime) -> DesiredOutreach:
         # Staff work has no quiet hours and no expiry: the queue holds it until someone acts.
         return DesiredOutreach(
-            kind="leakage_handoff",
+            kind=OutreachKind.LEAKAGE_HANDOFF,
             template="leakage_handoff",
             due_at=at,
             valid_until=None,
             idempotency_key=f"leakage_handoff:{step}:{prefix}",
-            channel="staff",
+            channel=OutreachChannel.STAFF,
         )
 
     emergency_handoff = staff("staff", anchor + timedelta(hours=settings.emergency_handoff_after_hours))
     status = facts.status
-    if status == "received":
+    if status == ReferralStatus.RECEIVED:
         template = "status_received_urgent" if facts.emergency else "status_received"
-        return [text("status_update", template, "ack", anchor)]
-    if status == "authorization_pending":
+        return [text(OutreachKind.STATUS_UPDATE, template, "ack", anchor)]
+    if status == ReferralStatus.AUTHORIZATION_PENDING:
         return (
-            [] if facts.authorization_denied else [text("status_update", "status_authorization_pending", "ack", anchor)]
+            []
+            if facts.authorization_denied
+            else [text(OutreachKind.STATUS_UPDATE, "status_authorization_pending", "ack", anchor)]
         )
-    if status == "ready_to_schedule":
+    if status == ReferralStatus.READY_TO_SCHEDULE:
         if facts.emergency:
-            return [text("status_update", "status_ready_staff_call", "ack", anchor), emergency_handoff]
+            return [text(OutreachKind.STATUS_UPDATE, "status_ready_staff_call", "ack", anchor), emergency_handoff]
         days = settings.leakage_handoff_after_days
         return [
-            text("scheduling_invite", "scheduling_invite", "invite", anchor),
+            text(OutreachKind.SCHEDULING_INVITE, "scheduling_invite", "invite", anchor),
             *(
-                text("scheduling_nudge", "scheduling_nudge", f"{n}d", anchor + timedelta(days=n))
+                text(OutreachKind.SCHEDULING_NUDGE, "scheduling_nudge", f"{n}d", anchor + timedelta(days=n))
                 for n in settings.nudges_after_days
             ),
             staff(f"{days}d", anchor + timedelta(days=days)),
         ]
-    if status == "no_show":
+    if status == ReferralStatus.NO_SHOW:
         at = anchor + timedelta(hours=settings.no_show_followup_after_hours)
         if facts.emergency:
             return [
-                text("no_show_followup", "no_show_followup_call", "followup", at, facts.appointment_id),
+                text(OutreachKind.NO_SHOW_FOLLOWUP, "no_show_followup_call", "followup", at, facts.appointment_id),
                 emergency_handoff,
             ]
-        return [text("no_show_followup", "no_show_followup", "followup", at, facts.appointment_id)]
-    if status == "cancelled" and not facts.cancelled_by_patient:
+        return [text(OutreachKind.NO_SHOW_FOLLOWUP, "no_show_followup", "followup", at, facts.appointment_id)]
+    if status == ReferralStatus.CANCELLED and not facts.cancelled_by_patient:
         if facts.emergency:
-            return [text("rebook_offer", "rebook_offer_call", "offer", anchor, facts.appointment_id), emergency_handoff]
-        return [text("rebook_offer", "rebook_offer", "offer", anchor, facts.appointment_id)]
-    if status == "completed":
+            return [
+                text(OutreachKind.REBOOK_OFFER, "rebook_offer_call", "offer", anchor, facts.appointment_id),
+                emergency_handoff,
+            ]
+        return [text(OutreachKind.REBOOK_OFFER, "rebook_offer", "offer", anchor, facts.appointment_id)]
+    if status == ReferralStatus.COMPLETED:
         visit_end = min(facts.visit_end, anchor) if facts.visit_end is not None else anchor
         at = visit_end + timedelta(hours=settings.review_request_after_visit_hours)
-        return [text("review_request", "review_request", "review", at, facts.appointment_id)]
+        return [text(OutreachKind.REVIEW_REQUEST, "review_request", "review", at, facts.appointment_id)]
     return []
 
 
-def planning_state(item: DesiredOutreach, *, consented: bool, now: datetime) -> tuple[str, str | None]:
+def planning_state(item: DesiredOutreach, *, consented: bool, now: datetime) -> tuple[OutreachState, str | None]:
     """The state (and error_code) a new row for `item` starts in at `now`."""
-    if item.channel == "sms" and not consented:
-        return "skipped", NO_CONSENT
+    if item.channel == OutreachChannel.SMS and not consented:
+        return OutreachState.SKIPPED, NO_CONSENT
     if item.blocked is not None:
-        return "skipped", item.blocked
-    if item.kind == "reminder" and item.due_at < now:
-        return "skipped", PAST_DUE
+        return OutreachState.SKIPPED, item.blocked
+    if item.kind == OutreachKind.REMINDER and item.due_at < now:
+        return OutreachState.SKIPPED, PAST_DUE
     if item.valid_until is not None and item.valid_until <= now:
-        return "skipped", EXPIRED
-    return "planned", None
+        return OutreachState.SKIPPED, EXPIRED
+    return OutreachState.PLANNED, None
 
 
 class ReferralLike(Protocol):
     id: int
-    status: str
+    status: ReferralStatus
     type: str
     priority: str
     authorization_status: str | None
@@ -281,7 +295,7 @@ class ReferralLike(Protocol):
 
 class AppointmentLike(Protocol):
     id: int
-    status: str
+    status: AppointmentStatus
     start_at: datetime
     duration_minutes: int
 
@@ -295,9 +309,11 @@ def referral_facts_from(
     audience: Audience,
 ) -> ReferralFacts:
     """The facts from what was read (ORM objects or plain rows); `appointments` by start time, then id."""
-    completed = [a for a in appointments if a.status == "completed"]
+    completed = [a for a in appointments if a.status == AppointmentStatus.COMPLETED]
     # The appointment the status is about: the visit for a completed referral, else the latest.
-    subject = completed[-1] if completed and referral.status == "completed" else (appointments or [None])[-1]
+    subject = (
+        completed[-1] if completed and referral.status == ReferralStatus.COMPLETED else (appointments or [None])[-1]
+    )
     visit_end = None
     if completed:
         visit_end = completed[-1].start_at + timedelta(minutes=completed[-1].duration_minutes)
@@ -306,9 +322,9 @@ def referral_facts_from(
         status=referral.status,
         since=since,
         audience=audience,
-        emergency=referral.type == "emergency" or referral.priority == "emergency",
+        emergency=is_emergency(referral.type, referral.priority),
         cancelled_by_patient=actor is not None and actor.split(":", 1)[0] in PATIENT_ACTORS,
-        authorization_denied=referral.authorization_status == "denied",
+        authorization_denied=referral.authorization_status == AuthorizationStatus.DENIED,
         visit_end=visit_end,
         appointment_id=subject.id if subject is not None else None,
     )

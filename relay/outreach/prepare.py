@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 
 from relay.messaging.handoffs import open_handoff
 from relay.models import Message, Patient, PlannedOutreach
+from relay.models.conversation import DeliveryStatus
+from relay.models.handoff import HandoffPriority
+from relay.models.outreach import OutreachChannel, OutreachState
 from relay.outreach.cadence import daily_cap
 from relay.outreach.quiet_hours import next_allowed
 from relay.outreach.reconcile import still_applies
@@ -32,10 +35,6 @@ from relay.records import conversations
 from relay.records.clinics import session_clinic
 
 log = logging.getLogger("relay.outreach.prepare")
-
-# Message.delivery_status of our own making, before Twilio has the message.
-PENDING = "pending"  # stored, being handed to Twilio
-NOT_SENT = "not_sent"  # that attempt did not reach Twilio; the row will try again
 
 
 @dataclass(frozen=True)
@@ -55,14 +54,14 @@ def prepare(
 ) -> ReadyToSend | str:
     patient = session.get(Patient, outreach.patient_id)
     clinic = session_clinic(session)
-    if outreach.channel == "staff":
+    if outreach.channel == OutreachChannel.STAFF:
         return _open_staff_handoff(session, outreach, patient, now, facts)
     if facts.opted_out(patient):
-        return _settle(outreach, "skipped", "opted_out", now)
+        return _settle(outreach, OutreachState.SKIPPED, "opted_out", now)
     if outreach.valid_until is not None and outreach.valid_until <= now:
-        return _settle(outreach, "skipped", "expired", now)
+        return _settle(outreach, OutreachState.SKIPPED, "expired", now)
     if not still_applies(session, outreach, now):
-        return _settle(outreach, "cancelled", "no_longer_applies", now)
+        return _settle(outreach, OutreachState.CANCELLED, "no_longer_applies", now)
     zone = ZoneInfo(patient.timezone or clinic.timezone)
     allowed = next_allowed(now, clinic=clinic, zone=zone)
     if allowed > now:
@@ -76,7 +75,7 @@ def prepare(
     return ReadyToSend(message=message, to=patient.phone, from_=clinic.sms_number, body=body)
 
 
-def _settle(outreach: PlannedOutreach, state: str, code: str, now: datetime) -> str:
+def _settle(outreach: PlannedOutreach, state: OutreachState, code: str, now: datetime) -> str:
     outreach.state, outreach.error_code, outreach.next_attempt_at, outreach.updated_at = state, code, None, now
     log.info("outreach %s %s (%s)", outreach.id, state, code)
     return f"{state}:{code}"
@@ -85,8 +84,13 @@ def _settle(outreach: PlannedOutreach, state: str, code: str, now: datetime) -> 
 def _defer(outreach: PlannedOutreach, until: datetime, reason: str, now: datetime) -> str:
     """Back to the plan at `until`, unless the message would be stale by then."""
     if outreach.valid_until is not None and until > outreach.valid_until:
-        return _settle(outreach, "skipped", "expired", now)
-    outreach.state, outreach.due_at, outreach.next_attempt_at, outreach.updated_at = "planned", until, None, now
+        return _settle(outreach, OutreachState.SKIPPED, "expired", now)
+    outreach.state, outreach.due_at, outreach.next_attempt_at, outreach.updated_at = (
+        OutreachState.PLANNED,
+        until,
+        None,
+        now,
+    )
     log.info("outreach %s deferred to %s (%s)", outreach.id, until.isoformat(), reason)
     return f"deferred:{reason}"
 
@@ -95,18 +99,18 @@ def _open_staff_handoff(
     session: Session, outreach: PlannedOutreach, patient: Patient, now: datetime, facts: RowFacts | BatchFacts
 ) -> str:
     if not still_applies(session, outreach, now):
-        return _settle(outreach, "cancelled", "no_longer_applies", now)
+        return _settle(outreach, OutreachState.CANCELLED, "no_longer_applies", now)
     conversation = facts.conversation(patient, now=now)
     session.flush()  # the handoff names the conversation by id
     handoff = open_handoff(
         session,
         conversation=conversation,
         reason="referral_leakage",
-        priority="normal",
+        priority=HandoffPriority.NORMAL,
         referral_id=outreach.referral_id,
         now=now,
     )
-    outreach.state, outreach.sent_at, outreach.error_code, outreach.updated_at = "sent", now, None, now
+    outreach.state, outreach.sent_at, outreach.error_code, outreach.updated_at = OutreachState.SENT, now, None, now
     log.info("outreach %s: handoff %s opened for staff", outreach.id, handoff.id)
     return "handoff"
 
@@ -127,9 +131,9 @@ def _store_pending(
     if message is None or message.twilio_sid is not None:
         message = conversations.record_message(
             session, conversation=facts.conversation(patient, now=now), direction="outbound", channel="sms",
-            author="system", body=body, delivery_status=PENDING, now=now, flush=False,
+            author="system", body=body, delivery_status=DeliveryStatus.PENDING, now=now, flush=False,
         )  # fmt: skip
     else:
-        message.body, message.created_at, message.delivery_status = body, now, PENDING
+        message.body, message.created_at, message.delivery_status = body, now, DeliveryStatus.PENDING
     outreach.message, outreach.updated_at = message, now
     return message

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from relay.core.clock import require_aware
 from relay.language.languages import language_of
 from relay.models import Appointment, AuditEvent, Patient, PlannedOutreach, Referral
-from relay.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS
+from relay.models.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS, OutreachState
 from relay.outreach.cadence import Cadence, load_cadence
 from relay.outreach.plan import (
     NO_CONSENT,
@@ -91,7 +91,7 @@ def still_applies(session: Session, outreach: PlannedOutreach, now: datetime) ->
     quiet hours at `now` and `valid_until` are the sender's own checks.
     """
     require_aware(now, "now")
-    if outreach.state in ("cancelled", "skipped"):
+    if outreach.state in (OutreachState.CANCELLED, OutreachState.SKIPPED):
         return False
     cadence = load_cadence()
     if outreach.kind in APPOINTMENT_KINDS:
@@ -150,12 +150,12 @@ def _reconcile(
         session.add(PlannedOutreach(**new_row(item, state, code, patient_id=patient.id, referral_id=referral_id,
                                                language=language)))  # fmt: skip
     for row in diff.no_consent:
-        _move(session, row, PENDING_STATES, state="skipped", error_code=NO_CONSENT)
+        _move(session, row, PENDING_STATES, state=OutreachState.SKIPPED, error_code=NO_CONSENT)
     for row, item in diff.revived:
-        _move(session, row, (row.state,), state="planned", error_code=None, due_at=item.due_at,
+        _move(session, row, (row.state,), state=OutreachState.PLANNED, error_code=None, due_at=item.due_at,
               valid_until=item.valid_until, language=language, template=item.template)  # fmt: skip
     for row in diff.superseded:
-        _move(session, row, PENDING_STATES, state="cancelled", error_code=SUPERSEDED)
+        _move(session, row, PENDING_STATES, state=OutreachState.CANCELLED, error_code=SUPERSEDED)
     session.flush()
 
 
@@ -187,7 +187,11 @@ def diff_rows(desired: list[DesiredOutreach], existing: Iterable[RowLike], *, co
             diff.new.append((item, state, code))
         elif code == NO_CONSENT and row.state in PENDING_STATES:
             diff.no_consent.append(row)
-        elif state == "planned" and row.state in ("skipped", "cancelled") and row.error_code in REVIVABLE_CODES:
+        elif (
+            state == OutreachState.PLANNED
+            and row.state in (OutreachState.SKIPPED, OutreachState.CANCELLED)
+            and row.error_code in REVIVABLE_CODES
+        ):
             diff.revived.append((row, item))
     wanted = {item.idempotency_key for item in desired}
     diff.superseded = [row for row in existing if row.idempotency_key not in wanted and row.state in PENDING_STATES]
@@ -212,7 +216,7 @@ def new_row(item: DesiredOutreach, state: str, code: str | None, *, patient_id: 
     }
 
 
-def _move(session: Session, row: PlannedOutreach, from_states: tuple[str, ...], **values: object) -> None:
+def _move(session: Session, row: PlannedOutreach, from_states: Iterable[OutreachState], **values: object) -> None:
     """Change a row only if it is still in one of `from_states` (the sender may have claimed it meanwhile)."""
     session.execute(
         update(PlannedOutreach)

@@ -17,7 +17,8 @@ from relay.core.settings import Settings, get_settings
 from relay.messaging.handoffs import open_handoff
 from relay.messaging.sms_sender import SmsLookupUnavailable, find_sent
 from relay.models import Message, Patient, PlannedOutreach
-from relay.outreach.prepare import NOT_SENT
+from relay.models.conversation import DeliveryStatus
+from relay.models.outreach import OutreachChannel, OutreachState
 from relay.outreach.send import CLOCK_SKEW
 from relay.records import audit
 from relay.records.clinics import get_clinic
@@ -67,7 +68,9 @@ def resolve_stuck_sending(now: datetime, *, settings: Settings | None = None) ->
     cutoff = now - timedelta(seconds=settings.outreach_sending_grace_seconds)
     with session_scope() as session:
         stuck = session.scalars(
-            select(PlannedOutreach.id).where(PlannedOutreach.state == "sending", PlannedOutreach.updated_at <= cutoff)
+            select(PlannedOutreach.id).where(
+                PlannedOutreach.state == OutreachState.SENDING, PlannedOutreach.updated_at <= cutoff
+            )
         ).all()
     for outreach_id in stuck:
         with session_scope() as session:
@@ -77,17 +80,21 @@ def resolve_stuck_sending(now: datetime, *, settings: Settings | None = None) ->
 
 def _resolve_one(session: Session, outreach_id: int, *, now: datetime, settings: Settings, result: Recovered) -> None:
     outreach = session.get(PlannedOutreach, outreach_id)
-    if outreach is None or outreach.state != "sending":
+    if outreach is None or outreach.state != OutreachState.SENDING:
         return
     seen_at = outreach.updated_at
     message = session.get(Message, outreach.message_id) if outreach.message_id else None
-    if outreach.channel == "staff" or message is None or message.delivery_status == NOT_SENT:
+    if (
+        outreach.channel == OutreachChannel.STAFF
+        or message is None
+        or message.delivery_status == DeliveryStatus.NOT_SENT
+    ):
         # Died before calling Twilio. (Staff rows open their handoff in the
         # transaction that marks them sent, so theirs did not happen either.)
         _not_sent(session, outreach, message, now=now, seen_at=seen_at, settings=settings, result=result)
         return
     if message.twilio_sid is not None:
-        _take(session, outreach_id, seen_at, state="sent", twilio_sid=message.twilio_sid,
+        _take(session, outreach_id, seen_at, state=OutreachState.SENT, twilio_sid=message.twilio_sid,
               sent_at=message.created_at, updated_at=now)  # fmt: skip
         result.confirmed.append(outreach_id)
         return
@@ -107,7 +114,9 @@ def _resolve_one(session: Session, outreach_id: int, *, now: datetime, settings:
         _hand_to_staff(session, outreach, message, now=now, seen_at=seen_at, result=result)
         return
     if found is not None:
-        state = "delivered" if found.status in ("delivered", "read") else "sent"  # its callbacks may be long gone
+        # Its callbacks may be long gone: what Twilio says now is what the row records.
+        delivered = found.status in (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
+        state = OutreachState.DELIVERED if delivered else OutreachState.SENT
         if _take(session, outreach_id, seen_at, state=state, twilio_sid=found.sid,
                  sent_at=message.created_at, error_code=None, updated_at=now):  # fmt: skip
             message.twilio_sid, message.delivery_status = found.sid, found.status
@@ -128,10 +137,10 @@ def _not_sent(session: Session, outreach: PlannedOutreach, message: Message | No
     attempts = outreach.attempts + 1
     final = attempts >= settings.outreach_max_attempts
     if not _take(session, outreach.id, seen_at, attempts=attempts, error_code="interrupted", updated_at=now,
-                 state="failed" if final else "planned", next_attempt_at=None):  # fmt: skip
+                 state=OutreachState.FAILED if final else OutreachState.PLANNED, next_attempt_at=None):  # fmt: skip
         return
     if message is not None:
-        message.delivery_status = "failed" if final else NOT_SENT
+        message.delivery_status = DeliveryStatus.FAILED if final else DeliveryStatus.NOT_SENT
     result.replanned.append(outreach.id)
     log.warning(
         "outreach %s: interrupted before Twilio had it; %s", outreach.id, "failed" if final else "planned again"
@@ -140,9 +149,11 @@ def _not_sent(session: Session, outreach: PlannedOutreach, message: Message | No
 
 def _hand_to_staff(session: Session, outreach: PlannedOutreach, message: Message, *, now: datetime,
                    seen_at: datetime, result: Recovered) -> None:  # fmt: skip
-    if not _take(session, outreach.id, seen_at, state="failed", error_code="send_unconfirmed", updated_at=now):
+    if not _take(
+        session, outreach.id, seen_at, state=OutreachState.FAILED, error_code="send_unconfirmed", updated_at=now
+    ):
         return
-    message.delivery_status = "unconfirmed"
+    message.delivery_status = DeliveryStatus.UNCONFIRMED
     conversation = message.conversation
     audit.record(session, actor="system", action="outreach.send_unconfirmed", patient_id=outreach.patient_id,
                  referral_id=outreach.referral_id, conversation_id=conversation.id,
@@ -159,7 +170,9 @@ def _take(session: Session, outreach_id: int, seen_at: datetime, **values) -> bo
     changed = session.execute(
         update(PlannedOutreach)
         .where(
-            PlannedOutreach.id == outreach_id, PlannedOutreach.state == "sending", PlannedOutreach.updated_at == seen_at
+            PlannedOutreach.id == outreach_id,
+            PlannedOutreach.state == OutreachState.SENDING,
+            PlannedOutreach.updated_at == seen_at,
         )
         .values(**values)
         .execution_options(synchronize_session=False)

@@ -53,9 +53,11 @@ from relay.messaging.rate_limit import SenderRateLimiter
 from relay.messaging.sms_sender import SmsGateway, SmsLookupUnavailable, SmsSendError, find_sent
 from relay.models import Message, PlannedOutreach, utcnow
 from relay.models.base import UTCDateTime
+from relay.models.conversation import DeliveryStatus
+from relay.models.outreach import OutreachState
 from relay.outreach import outcomes
 from relay.outreach.cadence import rate_limit_per_second
-from relay.outreach.prepare import NOT_SENT, ReadyToSend, prepare
+from relay.outreach.prepare import ReadyToSend, prepare
 from relay.outreach.send_facts import BatchFacts, RowFacts, load_for_sending
 
 log = logging.getLogger("relay.outreach.send")
@@ -171,8 +173,8 @@ def claim(session: Session, outreach_ids: list[int], *, now: datetime) -> list[i
     claimed = set(
         session.scalars(
             update(PlannedOutreach)
-            .where(PlannedOutreach.id.in_(outreach_ids), PlannedOutreach.state == "queued")
-            .values(state="sending", updated_at=now)
+            .where(PlannedOutreach.id.in_(outreach_ids), PlannedOutreach.state == OutreachState.QUEUED)
+            .values(state=OutreachState.SENDING, updated_at=now)
             .returning(PlannedOutreach.id)
             .execution_options(synchronize_session=False)
         )
@@ -286,7 +288,7 @@ def _went_out_after_all(prepared: ReadyToSend, now: datetime):
 
 def _owned(session: Session, outreach_id: int) -> PlannedOutreach | None:
     outreach = session.get(PlannedOutreach, outreach_id)
-    if outreach is None or outreach.state != "sending":
+    if outreach is None or outreach.state != OutreachState.SENDING:
         # Only the sweep takes a row from a job, and only long after the job
         # must have ended (sending_grace_seconds); this is a dead job's ghost.
         log.error("outreach %s: no longer ours to record (state %s)", outreach_id, outreach and outreach.state)
@@ -306,9 +308,14 @@ def _record_sent(session: Session, sends: list[_Sent]) -> dict[int, str]:
     at = bindparam("at", type_=UTCDateTime())
     recorded = session.execute(
         update(rows)
-        .where(rows.c.id == bindparam("outreach"), rows.c.state == "sending")
+        .where(rows.c.id == bindparam("outreach"), rows.c.state == OutreachState.SENDING)
         .values(
-            state="sent", twilio_sid=bindparam("sid"), sent_at=at, error_code=None, next_attempt_at=None, updated_at=at
+            state=OutreachState.SENT,
+            twilio_sid=bindparam("sid"),
+            sent_at=at,
+            error_code=None,
+            next_attempt_at=None,
+            updated_at=at,
         ),
         [{"outreach": sent.outreach_id, "sid": sent.sid, "at": sent.at} for sent in sends],
     ).rowcount
@@ -335,7 +342,9 @@ def _refused(session: Session, outreach_id: int, prepared: ReadyToSend, exc: Sms
     label = outcomes.error_code(exc.code, exc.status)
     outcome = outcomes.after_refusal(session, outreach, code=exc.code, label=label, temporary=exc.retryable, now=now)
     message = session.get(Message, prepared.message_id)
-    message.delivery_status = NOT_SENT if outreach.state == "planned" else "failed"
+    message.delivery_status = (
+        DeliveryStatus.NOT_SENT if outreach.state == OutreachState.PLANNED else DeliveryStatus.FAILED
+    )
     log.info("outreach %s refused code=%s -> %s", outreach_id, label, outcome)
     return f"{outcome}:{label}"
 
@@ -345,7 +354,7 @@ def _give_back(session: Session, outreach_id: int, prepared: ReadyToSend, when: 
     outreach = _owned(session, outreach_id)
     if outreach is None:
         return "rate_limited:unrecorded"
-    outreach.state, outreach.next_attempt_at = "planned", when
-    session.get(Message, prepared.message_id).delivery_status = NOT_SENT
+    outreach.state, outreach.next_attempt_at = OutreachState.PLANNED, when
+    session.get(Message, prepared.message_id).delivery_status = DeliveryStatus.NOT_SENT
     log.info("outreach %s: rate limited, back to the plan", outreach_id)
     return "rate_limited"

@@ -22,9 +22,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from relay.models import Appointment, ConsentEvent, Conversation, Patient, PlannedOutreach, Referral
+from relay.models.outreach import SENT_STATES, OutreachChannel, OutreachState
 from relay.records import consent, conversations
-
-COUNTED_STATES = ("sent", "delivered")
 
 
 def local_day(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -51,11 +50,16 @@ class RowFacts:
         """
         start, end = local_day(now, zone)
         row = PlannedOutreach
-        sent = and_(row.state.in_(COUNTED_STATES), row.sent_at >= start, row.sent_at < end)
-        sending = and_(row.state == "sending", row.id < outreach.id, row.updated_at >= start, row.updated_at < end)
+        sent = and_(row.state.in_(SENT_STATES), row.sent_at >= start, row.sent_at < end)
+        sending = and_(
+            row.state == OutreachState.SENDING, row.id < outreach.id, row.updated_at >= start, row.updated_at < end
+        )
         return self.session.scalar(
             select(func.count()).where(
-                row.patient_id == outreach.patient_id, row.channel == "sms", row.id != outreach.id, or_(sent, sending)
+                row.patient_id == outreach.patient_id,
+                row.channel == OutreachChannel.SMS,
+                row.id != outreach.id,
+                or_(sent, sending),
             )
         )
 
@@ -102,10 +106,10 @@ class BatchFacts:
         for outreach_id, patient_id, state, sent_at, updated_at in session.execute(
             select(row.id, row.patient_id, row.state, row.sent_at, row.updated_at).where(
                 row.patient_id.in_(patients),
-                row.channel == "sms",
+                row.channel == OutreachChannel.SMS,
                 row.id.not_in([r.id for r in rows]),
-                or_(and_(row.state.in_(COUNTED_STATES), row.sent_at >= since),
-                    and_(row.state == "sending", row.updated_at >= since)),
+                or_(and_(row.state.in_(SENT_STATES), row.sent_at >= since),
+                    and_(row.state == OutreachState.SENDING, row.updated_at >= since)),
             )
         ):  # fmt: skip
             self._today[patient_id].append((outreach_id, state, sent_at, updated_at))
@@ -124,7 +128,7 @@ class BatchFacts:
         start, end = local_day(now, zone)
         count = 0
         for outreach_id, state, sent_at, updated_at in self._today.get(outreach.patient_id, ()):
-            if state in COUNTED_STATES:
+            if state in SENT_STATES:
                 count += start <= sent_at < end
             else:
                 count += outreach_id < outreach.id and start <= updated_at < end

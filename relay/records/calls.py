@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relay.models import Call, CallTurn, utcnow
-from relay.models.call import CALL_OUTCOMES
+from relay.models.call import CallOutcome
 from relay.records import conversations
 
 log = logging.getLogger("relay.records.calls")
@@ -59,12 +59,12 @@ def get_turn(session: Session, *, call: Call, turn: int) -> CallTurn | None:
     return session.scalars(select(CallTurn).filter_by(call_id=call.id, turn=turn)).one_or_none()
 
 
-def set_outcome(call: Call, outcome: str) -> None:
+def set_outcome(call: Call, outcome: CallOutcome) -> None:
     """An emergency stays the call's outcome whatever follows it (a transfer, say)."""
-    if outcome not in CALL_OUTCOMES:
+    if outcome not in set(CallOutcome):
         raise ValueError(f"unknown call outcome {outcome!r}")
-    if call.outcome != "emergency":
-        call.outcome = outcome
+    if call.outcome != CallOutcome.EMERGENCY:
+        call.outcome = CallOutcome(outcome)
 
 
 def record_status(
@@ -82,7 +82,7 @@ def record_status(
         call.ended_at = now or utcnow()
         call.duration_seconds = duration_seconds
         if call.outcome is None:
-            call.outcome = "caller_hung_up" if status == "completed" else "not_connected"
+            call.outcome = CallOutcome.CALLER_HUNG_UP if status == "completed" else CallOutcome.NOT_CONNECTED
         # A log line per call for operations; ids and codes only, never the number or words.
         log.info(
             "call %s ended: status=%s duration=%ss outcome=%s turns=%d",

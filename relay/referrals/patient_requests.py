@@ -8,11 +8,9 @@ those keeps the question short and the answer unambiguous.
 from datetime import datetime
 
 from relay.models import Appointment, Patient, Referral
+from relay.models.referral import LIVE_APPOINTMENT_STATUSES, ReferralStatus
 from relay.referrals.status import referrals_to_discuss
-
-LIVE_APPOINTMENT_STATUSES = ("scheduled", "confirmed")
-BOOKABLE_STATUSES = ("ready_to_schedule", "cancelled", "no_show", "scheduled")
-REQUESTS = ("status", "confirm", "cancel", "booking")
+from relay.scheduling.booking import SELF_SCHEDULABLE_STATUSES
 
 
 def upcoming_appointment(referral: Referral, now: datetime) -> Appointment | None:
@@ -22,10 +20,6 @@ def upcoming_appointment(referral: Referral, now: datetime) -> Appointment | Non
     return None
 
 
-def is_emergency(referral: Referral) -> bool:
-    return referral.type == "emergency" or referral.priority == "emergency"
-
-
 def candidates(patient: Patient, request: str, now: datetime) -> list[Referral]:
     if request in ("confirm", "cancel"):
         return [r for r in patient.referrals if upcoming_appointment(r, now)]
@@ -33,10 +27,11 @@ def candidates(patient: Patient, request: str, now: datetime) -> list[Referral]:
         bookable = [
             r
             for r in patient.referrals
-            if r.status in BOOKABLE_STATUSES and (r.status != "scheduled" or upcoming_appointment(r, now))
+            if r.status in SELF_SCHEDULABLE_STATUSES
+            and (r.status != ReferralStatus.SCHEDULED or upcoming_appointment(r, now))
         ]
         # An emergency referral is listed so the patient hears that the clinic will call.
         return bookable + [
-            r for r in patient.referrals if is_emergency(r) and r not in bookable and r.status == "received"
+            r for r in patient.referrals if r.is_emergency and r not in bookable and r.status == ReferralStatus.RECEIVED
         ]
     return referrals_to_discuss(patient)

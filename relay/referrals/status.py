@@ -14,7 +14,7 @@ from relay.language.naming import referral_kind
 from relay.language.spoken import format_day_spoken, format_when_spoken, spoken_options
 from relay.language.timefmt import format_day, format_when
 from relay.models import Clinic, Patient, Referral
-from relay.models.referral import OPEN_REFERRAL_STATUSES
+from relay.models.referral import OPEN_REFERRAL_STATUSES, AuthorizationStatus, ReferralStatus, ReferralType
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def pick_referral(answer: str, referrals: list[Referral]) -> Referral | None:
 def what_to_bring(referral: Referral) -> str:
     """What the patient brings, by referral type (the specialist's own prep is separate)."""
     return {
-        "second_opinion": "your ID, insurance card and your earlier test results and reports",
-        "follow_up": "your ID, insurance card and your hospital discharge papers",
+        ReferralType.SECOND_OPINION: "your ID, insurance card and your earlier test results and reports",
+        ReferralType.FOLLOW_UP: "your ID, insurance card and your hospital discharge papers",
     }.get(referral.type, "your photo ID and insurance card")
 
 
@@ -83,13 +83,13 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime, *, spoken:
     when = {"when": when_text(appointment.start_at, tz)} if appointment else {"when": "your last visit"}
     status = referral.status
 
-    if status == "received":
-        if referral.type == "emergency" or referral.priority == "emergency":
+    if status == ReferralStatus.RECEIVED:
+        if referral.is_emergency:
             return [Reply("utter_status_received_emergency", base)]
         return [Reply("utter_status_received", base | {"received_date": day_text(referral.received_on)})]
-    if status == "authorization_pending":
+    if status == ReferralStatus.AUTHORIZATION_PENDING:
         payer = referral.patient.insurance_payer or "your insurance"
-        if referral.authorization_status == "denied":
+        if referral.authorization_status == AuthorizationStatus.DENIED:
             return [Reply("utter_status_authorization_denied", base | {"payer": payer})]
         submitted = referral.authorization_submitted_on
         return [
@@ -98,19 +98,19 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime, *, spoken:
                 base | {"payer": payer, "submitted_date": day_text(submitted) if submitted else "recently"},
             )
         ]
-    if status == "ready_to_schedule":
+    if status == ReferralStatus.READY_TO_SCHEDULE:
         return [Reply("utter_status_ready_to_schedule", base)]
-    if status == "scheduled" and appointment is not None and appointment.start_at >= now:
+    if status == ReferralStatus.SCHEDULED and appointment is not None and appointment.start_at >= now:
         replies = [Reply("utter_status_scheduled", base | when | {"address": specialist.address})]
         if specialist.prep:
             replies.append(Reply("utter_appointment_prep", {"prep": specialist.prep, "bring": base["bring"]}))
         return replies
-    if status in ("completed", "scheduled"):
+    if status in (ReferralStatus.COMPLETED, ReferralStatus.SCHEDULED):
         # A "scheduled" referral whose visit is already past is waiting for the
         # EHR to mark it; the patient hears it as done rather than as upcoming.
         return [Reply("utter_status_completed", base | when)]
-    if status == "cancelled":
+    if status == ReferralStatus.CANCELLED:
         return [Reply("utter_status_cancelled", base | when)]
-    if status == "no_show":
+    if status == ReferralStatus.NO_SHOW:
         return [Reply("utter_status_no_show", base | when)]
     return [Reply("utter_status_declined", base)]

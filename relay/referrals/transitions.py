@@ -33,42 +33,42 @@ from sqlalchemy.orm import Session
 
 from relay.core.clock import require_aware
 from relay.models import Appointment, BookedSlot, Referral
-from relay.models.referral import REFERRAL_STATUSES
+from relay.models.referral import AppointmentStatus, AuthorizationStatus, ReferralStatus
 from relay.outreach.reconcile import replan_appointment, replan_referral
 from relay.records import audit
 from relay.scheduling.booking import cancel_appointment, live_appointment
 
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "received": ("authorization_pending", "ready_to_schedule", "declined", "cancelled"),
-    "authorization_pending": ("ready_to_schedule", "declined", "cancelled"),
-    "ready_to_schedule": ("scheduled", "cancelled"),
-    "scheduled": ("completed", "no_show", "cancelled", "ready_to_schedule"),
-    "no_show": ("ready_to_schedule", "scheduled", "cancelled"),
-    "cancelled": ("ready_to_schedule", "scheduled"),
-    "completed": (),
-    "declined": (),
+_S = ReferralStatus
+TRANSITIONS: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
+    _S.RECEIVED: (_S.AUTHORIZATION_PENDING, _S.READY_TO_SCHEDULE, _S.DECLINED, _S.CANCELLED),
+    _S.AUTHORIZATION_PENDING: (_S.READY_TO_SCHEDULE, _S.DECLINED, _S.CANCELLED),
+    _S.READY_TO_SCHEDULE: (_S.SCHEDULED, _S.CANCELLED),
+    _S.SCHEDULED: (_S.COMPLETED, _S.NO_SHOW, _S.CANCELLED, _S.READY_TO_SCHEDULE),
+    _S.NO_SHOW: (_S.READY_TO_SCHEDULE, _S.SCHEDULED, _S.CANCELLED),
+    _S.CANCELLED: (_S.READY_TO_SCHEDULE, _S.SCHEDULED),
+    _S.COMPLETED: (),
+    _S.DECLINED: (),
 }
-AUTHORIZATION_STATUSES = ("approved", "pending", "denied")
 # A denied authorization cannot carry the referral towards a visit.
-_NOT_WITH_DENIED = ("ready_to_schedule", "scheduled", "completed", "no_show")
+_NOT_WITH_DENIED = (_S.READY_TO_SCHEDULE, _S.SCHEDULED, _S.COMPLETED, _S.NO_SHOW)
 
 
 @dataclass
 class InvalidTransition(Exception):
-    current: str
+    current: ReferralStatus
     requested: str
-    allowed: tuple[str, ...]
+    allowed: tuple[ReferralStatus, ...]
     reason: str
 
     def __str__(self) -> str:
         return self.reason
 
 
-def allowed_transitions(session: Session, referral: Referral) -> tuple[str, ...]:
+def allowed_transitions(session: Session, referral: Referral) -> tuple[ReferralStatus, ...]:
     """Where the referral may go from here (`scheduled` only with a live appointment)."""
     allowed = TRANSITIONS.get(referral.status, ())
-    if "scheduled" in allowed and live_appointment(session, referral=referral) is None:
-        allowed = tuple(status for status in allowed if status != "scheduled")
+    if ReferralStatus.SCHEDULED in allowed and live_appointment(session, referral=referral) is None:
+        allowed = tuple(status for status in allowed if status != ReferralStatus.SCHEDULED)
     return allowed
 
 
@@ -92,8 +92,8 @@ def change_referral_status(
     current = referral.status
     allowed = allowed_transitions(session, referral)
     if status != current:
-        _check(session, referral=referral, status=status, allowed=allowed)
-    if authorization and authorization.get("status") == "denied" and status in _NOT_WITH_DENIED:
+        status = _check(session, referral=referral, status=status, allowed=allowed)
+    if authorization and authorization.get("status") == AuthorizationStatus.DENIED and status in _NOT_WITH_DENIED:
         raise InvalidTransition(
             current, status, allowed, f"a denied authorization can't make the referral {status.replace('_', ' ')}"
         )
@@ -126,12 +126,13 @@ def change_referral_status(
     return referral
 
 
-def _check(session: Session, *, referral: Referral, status: str, allowed: tuple[str, ...]) -> None:
+def _check(session: Session, *, referral: Referral, status: str, allowed: tuple[ReferralStatus, ...]) -> ReferralStatus:
+    """The requested status, if the referral may move there; InvalidTransition (with the reason) if not."""
     current = referral.status
-    if status not in REFERRAL_STATUSES:
+    if status not in set(ReferralStatus):
         raise InvalidTransition(current, status, allowed, f"{status!r} is not a referral status")
     if status in allowed:
-        return
+        return ReferralStatus(status)
     if status in TRANSITIONS.get(current, ()):  # only `scheduled` is ever held back
         reason = "a referral becomes scheduled by booking an appointment; it has no live appointment"
     elif not TRANSITIONS.get(current):
@@ -141,19 +142,23 @@ def _check(session: Session, *, referral: Referral, status: str, allowed: tuple[
     raise InvalidTransition(current, status, allowed, reason)
 
 
-def _settle_appointment(session: Session, *, referral: Referral, status: str, now: datetime, actor: str) -> None:
+def _settle_appointment(
+    session: Session, *, referral: Referral, status: ReferralStatus, now: datetime, actor: str
+) -> None:
     appointment = live_appointment(session, referral=referral)
     if appointment is None:
         return
-    if status == "cancelled":
+    if status == ReferralStatus.CANCELLED:
         cancel_appointment(session, appointment=appointment, now=now, actor=actor)
-    elif status in ("completed", "no_show"):
-        _close(session, appointment=appointment, status=status, now=now, actor=actor)
-    elif status == "ready_to_schedule":
-        _close(session, appointment=appointment, status="cancelled", now=now, actor=actor)
+    elif status == ReferralStatus.COMPLETED:
+        _close(session, appointment=appointment, status=AppointmentStatus.COMPLETED, now=now, actor=actor)
+    elif status == ReferralStatus.NO_SHOW:
+        _close(session, appointment=appointment, status=AppointmentStatus.NO_SHOW, now=now, actor=actor)
+    elif status == ReferralStatus.READY_TO_SCHEDULE:
+        _close(session, appointment=appointment, status=AppointmentStatus.CANCELLED, now=now, actor=actor)
 
 
-def _close(session: Session, *, appointment: Appointment, status: str, now: datetime, actor: str) -> None:
+def _close(session: Session, *, appointment: Appointment, status: AppointmentStatus, now: datetime, actor: str) -> None:
     """End the appointment with `status` and free its slot (the referral's status is set by the caller)."""
     held = session.scalars(select(BookedSlot).filter_by(appointment_id=appointment.id)).one_or_none()
     if held is not None:
@@ -178,8 +183,10 @@ def _checked_authorization(authorization: dict | None) -> dict | None:
     if unknown:
         raise ValueError(f"unknown authorization fields: {', '.join(sorted(unknown))}")
     checked = {key: value for key, value in authorization.items() if value is not None}
-    if "status" in checked and checked["status"] not in AUTHORIZATION_STATUSES:
-        raise ValueError(f"authorization status must be one of {', '.join(AUTHORIZATION_STATUSES)}")
+    if "status" in checked:
+        if checked["status"] not in set(AuthorizationStatus):
+            raise ValueError(f"authorization status must be one of {', '.join(AuthorizationStatus)}")
+        checked["status"] = AuthorizationStatus(checked["status"])
     if isinstance(checked.get("submitted_on"), str):
         checked["submitted_on"] = date.fromisoformat(checked["submitted_on"])
     return checked or None

@@ -20,15 +20,16 @@ from sqlalchemy.orm import Session
 
 from relay.core.clock import require_aware
 from relay.models import Appointment, BookedSlot, Patient, Referral, Specialist
+from relay.models.referral import LIVE_APPOINTMENT_STATUSES, AppointmentStatus, ReferralStatus
 from relay.outreach.reconcile import replan_appointment, replan_referral
 from relay.records import audit
 from relay.records.clinics import get_clinic
 from relay.scheduling.slots import load_blocks, slot_block
 
-# Appointments that hold their slot.
-LIVE_STATUSES = ("scheduled", "confirmed")
 # Referral statuses a patient may book (or, when scheduled, rebook) on their own.
-SELF_SCHEDULABLE_STATUSES = ("ready_to_schedule", "cancelled", "no_show", "scheduled")
+SELF_SCHEDULABLE_STATUSES = frozenset(
+    {ReferralStatus.READY_TO_SCHEDULE, ReferralStatus.CANCELLED, ReferralStatus.NO_SHOW, ReferralStatus.SCHEDULED}
+)
 # A slot that starts sooner than this can't be reached in time; refuses stale offers near the start.
 BOOKING_MIN_LEAD = timedelta(minutes=30)
 
@@ -47,10 +48,6 @@ def coverage_accepted(patient: Patient, specialist: Specialist) -> bool:
         return False
     payer = patient.insurance_payer.strip().casefold()
     return any(payer == accepted.strip().casefold() for accepted in specialist.insurance_accepted or [])
-
-
-def self_schedulable(referral: Referral) -> bool:
-    return _why_not_self_schedulable(referral) is None
 
 
 def book_slot(session: Session, *, referral: Referral, start_at: datetime, now: datetime, actor: str) -> Appointment:
@@ -83,7 +80,7 @@ def book_slot(session: Session, *, referral: Referral, start_at: datetime, now: 
             appointment = _move_appointment(session, appointment=current, held=held, start_at=start_at)
             action = "appointment.rescheduled"
             details = {"old_start_at": _iso(old_start), "new_start_at": _iso(start_at)}
-        referral.status = "scheduled"
+        referral.status = ReferralStatus.SCHEDULED
         session.flush()
         _record(session, appointment=appointment, action=action, details=details, now=now, actor=actor)
         replan_outreach(session, appointment=appointment, now=now)
@@ -94,16 +91,16 @@ def book_slot(session: Session, *, referral: Referral, start_at: datetime, now: 
 def cancel_appointment(session: Session, *, appointment: Appointment, now: datetime, actor: str) -> Appointment:
     """Cancel and free the slot; cancelling a cancelled appointment changes nothing."""
     require_aware(now, "now")
-    if appointment.status == "cancelled":
+    if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
-    if appointment.status not in LIVE_STATUSES:
+    if appointment.status not in LIVE_APPOINTMENT_STATUSES:
         raise NotBookable(f"a {appointment.status} appointment can't be cancelled")
     held, referral = _held_slot(session, appointment=appointment), appointment.referral
     with session.begin_nested():
         if held is not None:
             session.delete(held)
-        appointment.status = "cancelled"
-        referral.status = "cancelled"
+        appointment.status = AppointmentStatus.CANCELLED
+        referral.status = ReferralStatus.CANCELLED
         session.flush()
         _record(session, appointment=appointment, action="appointment.cancelled", now=now, actor=actor)
         replan_outreach(session, appointment=appointment, now=now)
@@ -113,12 +110,12 @@ def cancel_appointment(session: Session, *, appointment: Appointment, now: datet
 def confirm_appointment(session: Session, *, appointment: Appointment, now: datetime, actor: str) -> Appointment:
     """The patient will come; confirming twice changes nothing."""
     require_aware(now, "now")
-    if appointment.status == "confirmed":
+    if appointment.status == AppointmentStatus.CONFIRMED:
         return appointment
-    if appointment.status != "scheduled":
+    if appointment.status != AppointmentStatus.SCHEDULED:
         raise NotBookable(f"a {appointment.status} appointment can't be confirmed")
     with session.begin_nested():
-        appointment.status = "confirmed"
+        appointment.status = AppointmentStatus.CONFIRMED
         session.flush()
         _record(session, appointment=appointment, action="appointment.confirmed", now=now, actor=actor)
         replan_outreach(session, appointment=appointment, now=now)
@@ -141,7 +138,7 @@ def live_appointment(session: Session, *, referral: Referral) -> Appointment | N
     """The referral's appointment that holds a slot, if any (the latest, should there be several)."""
     return session.scalars(
         select(Appointment)
-        .where(Appointment.referral_id == referral.id, Appointment.status.in_(LIVE_STATUSES))
+        .where(Appointment.referral_id == referral.id, Appointment.status.in_(LIVE_APPOINTMENT_STATUSES))
         .order_by(Appointment.start_at.desc(), Appointment.id.desc())
         .limit(1)
     ).first()
@@ -151,7 +148,7 @@ def live_appointment(session: Session, *, referral: Referral) -> Appointment | N
 
 
 def _why_not_self_schedulable(referral: Referral) -> str | None:
-    if referral.type == "emergency" or referral.priority == "emergency":
+    if referral.is_emergency:
         return "emergency referrals are scheduled by staff, not by the patient"
     if referral.status not in SELF_SCHEDULABLE_STATUSES:
         return f"a referral that is {referral.status.replace('_', ' ')} can't be scheduled by the patient"
@@ -175,7 +172,7 @@ def _create_appointment(session: Session, *, referral: Referral, start_at: datet
         specialist_id=referral.specialist_id,
         start_at=start_at,
         duration_minutes=minutes,
-        status="scheduled",
+        status=AppointmentStatus.SCHEDULED,
     )
     session.add(appointment)
     session.flush()  # the slot row points at the appointment
@@ -192,7 +189,7 @@ def _move_appointment(
         session.flush()
     _take_slot(session, appointment=appointment, start_at=start_at)
     appointment.start_at = start_at
-    appointment.status = "scheduled"  # a confirmation was for the old time
+    appointment.status = AppointmentStatus.SCHEDULED  # a confirmation was for the old time
     session.flush()  # bumps the version (version_id_col)
     return appointment
 

@@ -70,8 +70,11 @@ def test_every_send_arrived_at_the_fake_exactly_once(results, workers):
 def test_each_worker_tree_is_measured_idle_and_under_load(results, workers):
     trees = results["dispatch"][f"workers_{workers}"]["memory"]
     assert len(trees) == workers
+    # The worker alone (RQ's cron is a process of its own), plus RQ's scheduler child in one of them
+    # (in two, should two workers take the scheduler locks of different queues).
+    counts = [tree["idle"]["processes"] for tree in trees]
+    assert set(counts) <= {1, 2} and max(counts) == 2, counts
     for tree in trees:
-        assert tree["idle"]["processes"] >= 2  # the worker and its cron child
         assert 0 < tree["idle"]["pss_mb"] <= tree["peak"]["pss_mb"] <= tree["peak"]["rss_sum_mb"]
 
 

@@ -209,7 +209,7 @@ def test_when_nothing_fits_the_bot_says_so_and_offers_the_nearest(texter):
 
 
 def test_r_after_a_reminder_starts_rescheduling_without_asking_the_dob(texter):
-    from tests.relay.test_outreach_replies import _sent
+    from tests.relay.inbound.test_outreach_replies import _sent
 
     _sent("reminder", "RF-2001")
     james = texter(JAMES)

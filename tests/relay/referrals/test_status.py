@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from relay.language.gsm import is_gsm7, segments
 from relay.models import Appointment, Referral, utcnow
-from relay.models.referral import REFERRAL_STATUSES, REFERRAL_TYPES
+from relay.models.referral import ReferralStatus, ReferralType
 from relay.records.clinics import get_clinic
 from relay.referrals.status import status_replies
 
@@ -27,8 +27,8 @@ def _responses() -> dict[str, list[dict]]:
 RESPONSES = _responses()
 
 
-@pytest.mark.parametrize("referral_type", REFERRAL_TYPES)
-@pytest.mark.parametrize("status", REFERRAL_STATUSES)
+@pytest.mark.parametrize("referral_type", [t.value for t in ReferralType])
+@pytest.mark.parametrize("status", [s.value for s in ReferralStatus])
 @pytest.mark.parametrize("upcoming", [True, False])
 def test_each_type_and_status_gets_a_complete_private_reply(db_session, referral_type, status, upcoming):
     referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()

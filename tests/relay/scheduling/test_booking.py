@@ -18,7 +18,6 @@ from relay.scheduling.booking import (
     confirm_appointment,
     coverage_accepted,
     live_appointment,
-    self_schedulable,
 )
 from relay.scheduling.slots import offer_slots
 from relay.scheduling.time_windows import TimeWindow
@@ -164,7 +163,6 @@ def test_rescheduling_a_confirmed_appointment_needs_a_new_confirmation(db_sessio
 def test_emergency_referral_is_not_bookable(db_session):
     priya = referral(db_session, "RF-2012")
     slot = free_slots(db_session, priya.specialist_id, 1)[0]
-    assert not self_schedulable(priya)
     with pytest.raises(NotBookable, match="emergency"):
         book_slot(db_session, referral=priya, start_at=slot, now=NOW, actor="bot")
     assert slot_rows(db_session, priya.specialist_id, slot) == []
@@ -180,8 +178,14 @@ def test_emergency_referral_is_not_bookable(db_session):
     ("RF-2004", False),  # completed
     ("RF-2012", False),  # emergency
 ])  # fmt: skip
-def test_self_schedulable(db_session, external_id, bookable):
-    assert self_schedulable(referral(db_session, external_id)) is bookable
+def test_which_referrals_the_patient_may_book(db_session, external_id, bookable):
+    ref = referral(db_session, external_id)
+    slot = free_slots(db_session, ref.specialist_id, 1)[0]
+    if bookable:
+        assert book_slot(db_session, referral=ref, start_at=slot, now=NOW, actor="bot").start_at == slot
+    else:
+        with pytest.raises(NotBookable):
+            book_slot(db_session, referral=ref, start_at=slot, now=NOW, actor="bot")
 
 
 def test_wrong_status_is_not_bookable(db_session):
