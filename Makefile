@@ -11,7 +11,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 
 UV := scripts/uv
 
-.PHONY: help setup lock train migrate seed run test bench nlu-report rasa-test clean distclean
+.PHONY: help setup lock train migrate seed run lint test bench nlu-report rasa-test clean distclean
 
 help:
 	@echo "make setup      create/refresh .venv (app) and .venv-rasa (Rasa) from the lock files"
@@ -20,7 +20,8 @@ help:
 	@echo "make migrate    apply database migrations"
 	@echo "make seed       load the demo clinic into an empty database"
 	@echo "make run        all of the above, then start every process (Ctrl-C stops them)"
-	@echo "make test       the test suite (plus a SQLite pass when DATABASE_URL is another database)"
+	@echo "make lint       ruff (lint and format check) and mypy, as configured in pyproject.toml"
+	@echo "make test       lint, then the test suite (plus a SQLite pass when DATABASE_URL is another database)"
 	@echo "make bench      benchmarks against the real stack (bench/results.json, bench/results.md)"
 	@echo "make nlu-report NLU cross-validation: intent F1 per intent (reports/nlu/)"
 	@echo "make rasa-test  rasa data validate + rasa test core on tests/rasa/test_stories.yml"
@@ -49,10 +50,16 @@ seed: setup
 run: setup migrate seed train
 	scripts/run
 
-# The first pass uses whatever DATABASE_URL / REDIS_URL the environment gives
-# (CI: PostgreSQL and Redis). When that database is not SQLite, a second pass
-# with DATABASE_URL unset keeps the default SQLite path tested too.
-test: setup train
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+# Lint first: it takes seconds. The first pass uses whatever DATABASE_URL /
+# REDIS_URL the environment gives (CI: PostgreSQL and Redis). When that database
+# is not SQLite, a second pass with DATABASE_URL unset keeps the default SQLite
+# path tested too.
+test: lint train
 	.venv/bin/pytest
 	@if [[ -n "$${DATABASE_URL:-}" && "$${DATABASE_URL}" != sqlite* ]]; then \
 		echo "== second pass on SQLite: env -u DATABASE_URL .venv/bin/pytest -m 'not rasa and not bench' -q"; \

@@ -1,7 +1,7 @@
 """The staff's handoff queue: list, reply by SMS from the clinic number, resolve."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, field_validator
@@ -78,8 +78,10 @@ def _get(session: Session, handoff_id: int) -> Handoff:
     return handoff
 
 
-_UNAUTHORIZED = {401: {"model": Problem, "description": "Missing or wrong bearer token"}}
-_NOT_FOUND = {404: {"model": Problem, "description": "No such handoff"}}
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or wrong bearer token"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such handoff"}}
 HandoffId = Annotated[int, Path(description="The handoff's id")]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 
 from api.deps import SessionDep, require_api_token
 from api.referrals import Problem, find_referral
-from relay.language.languages import Language
+from relay.language.languages import Language, language_of
 from relay.models import Appointment, OutreachChannel, OutreachKind, OutreachState, PlannedOutreach
 from relay.records.clinics import get_clinic
 
@@ -77,7 +77,7 @@ def _out(row: PlannedOutreach, zone: ZoneInfo, appointments: dict[int, Appointme
         kind=row.kind,
         template=row.template,
         channel=row.channel,
-        language=row.language,
+        language=language_of(row.language),
         due_at=row.due_at.astimezone(zone),
         valid_until=row.valid_until.astimezone(zone) if row.valid_until else None,
         state=row.state,

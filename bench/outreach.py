@@ -96,14 +96,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import psutil
-from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy import create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
 from relay.core.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 RESULTS_FILE = Path(__file__).resolve().parent / "outreach-results.json"
 
@@ -125,9 +129,8 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
+def _percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile `q` of `values`, which must not be empty."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
@@ -142,17 +145,26 @@ def _ratio(ours: float | None, base: float | None) -> float | None:
 # multiprocessing, whose spawn mode re-imports the caller's main module.
 
 
-def _child(role: str) -> subprocess.Popen:
+def _child(role: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", f"from bench.outreach import _{role}; _{role}()"],
         cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
     )  # fmt: skip
 
 
-def _tell(process: subprocess.Popen, message: object) -> object:
-    process.stdin.write(json.dumps(message) + "\n")
-    process.stdin.flush()
-    return json.loads(process.stdout.readline())
+def _pipes(process: subprocess.Popen[str]) -> tuple[IO[str], IO[str]]:
+    """A child's stdin and stdout (`_child` always opens both)."""
+    if process.stdin is None or process.stdout is None:
+        raise RuntimeError(f"child process {process.pid} has no stdin/stdout pipes")
+    return process.stdin, process.stdout
+
+
+def _tell(process: subprocess.Popen[str], message: object) -> Any:
+    """Send `message` to a child and return its answer, decoded from JSON (so of any JSON type)."""
+    stdin, stdout = _pipes(process)
+    stdin.write(json.dumps(message) + "\n")
+    stdin.flush()
+    return json.loads(stdout.readline())
 
 
 def _reply(message: object) -> None:
@@ -190,11 +202,11 @@ def _fake_twilio_child() -> None:
 class FakeTwilioProcess:
     def __init__(self) -> None:
         self.process = _child("fake_twilio_child")
-        self.base_url: str = json.loads(self.process.stdout.readline())
+        self.base_url: str = json.loads(_pipes(self.process)[1].readline())
 
-    def posts(self) -> list[tuple[str, int, float]]:
-        """Every POST as (To, HTTP status answered, wall-clock arrival)."""
-        return _tell(self.process, "posts")
+    def posts(self) -> list[tuple[str | None, int, float]]:
+        """Every POST as (To, HTTP status answered, wall-clock arrival); To is None when a POST had none."""
+        return [(to, answered, at) for to, answered, at in _tell(self.process, "posts")]
 
     def count(self) -> int:
         return _tell(self.process, "count")
@@ -207,8 +219,9 @@ class FakeTwilioProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.stdin.write(json.dumps("stop") + "\n")
-            self.process.stdin.close()
+            stdin, _ = _pipes(self.process)
+            stdin.write(json.dumps("stop") + "\n")
+            stdin.close()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -234,10 +247,10 @@ class BenchEnvironment:
     fake: FakeTwilioProcess
     env: dict[str, str]  # for every process the bench starts
     database: str  # "sqlite" or "postgresql"
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     embedded_redis: bool = False
 
-    def relay(self, *args: str, log: str) -> subprocess.Popen:
+    def relay(self, *args: str, log: str) -> subprocess.Popen[bytes]:
         out = (self.workdir / f"{log}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "relay.ops.cli", *args],
@@ -253,7 +266,7 @@ class BenchEnvironment:
         subprocess.run([sys.executable, "-m", "relay.ops.cli", *args], cwd=PROJECT_ROOT, env=self.env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
 
-    def redis(self):
+    def redis(self) -> "Redis":
         from redis import Redis
 
         return Redis.from_url(self.redis_url)
@@ -498,8 +511,8 @@ def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: da
         create_appointments(url, appointments, plan_now=plan_now, progress=bar)
     creation_seconds = time.perf_counter() - started
     with session_scope(url) as session:
-        total = session.scalar(select(func.count()).select_from(Appointment))
-        session.execute(PlannedOutreach.__table__.delete())  # the demo's plan: start from an empty one
+        total = session.execute(select(func.count()).select_from(Appointment)).scalar_one()
+        session.execute(delete(PlannedOutreach))  # the demo's plan: start from an empty one
 
     facts = _pure_facts(url, now=plan_now)
     pure_seconds, wanted = pure_planning_seconds(facts, now=plan_now)
@@ -516,10 +529,11 @@ def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: da
     with session_scope(url) as session:
         planned_rows = session.scalar(select(func.count()).select_from(PlannedOutreach))
 
-    def figure(seconds: float) -> dict:
+    def figure(seconds: float) -> dict[str, float]:
         return {"seconds": round(seconds, 3), "appointments_per_s": round(total / seconds, 1)}
 
-    result = {
+    replans = {phase: figure(seconds) for phase, seconds in timings.items()}
+    result: dict[str, object] = {
         "appointments": total,
         "bench_appointments": appointments,
         "rows_planned": planned_rows,
@@ -528,8 +542,8 @@ def measure_planning(bench: BenchEnvironment, *, appointments: int, plan_now: da
         "pure": figure(pure_seconds),
     }
     for phase, seconds in timings.items():
-        result[phase] = figure(seconds) | {"ratio_to_pure": _ratio(pure_seconds, seconds)}
-    result["meets_target"] = min(result[p]["appointments_per_s"] for p in timings) >= TARGET_PLANS_PER_S
+        result[phase] = replans[phase] | {"ratio_to_pure": _ratio(pure_seconds, seconds)}
+    result["meets_target"] = min(r["appointments_per_s"] for r in replans.values()) >= TARGET_PLANS_PER_S
     return result
 
 
@@ -738,24 +752,29 @@ def dispatch_run(bench: BenchEnvironment, rows: list[DispatchRow], due: list[dat
     _await_arrivals(bench, len(rows), timeout=timeout, desc=desc, progress_factory=progress_factory)
     states = _await_recorded(bench.database_url, rows, timeout=60)
     posts = bench.fake.posts()
-    arrivals: dict[str, list[float]] = {}
+    arrivals: dict[str | None, list[float]] = {}
     for to, answered, at in posts:
         if answered == 201:
             arrivals.setdefault(to, []).append(at)
-    lateness, firsts = [], []
+    lateness: list[float] = []
+    firsts: list[float] = []
     for row, due_at in zip(rows, due, strict=True):
         times = arrivals.get(row.phone, [])
         if times:
             firsts.append(min(times))
             lateness.append(min(times) - due_at.timestamp())
     phones = {r.phone for r in rows}
-    result = {
+    duplicates = sum(len(t) - 1 for p, t in arrivals.items() if p in phones)
+    strangers = sum(len(t) for p, t in arrivals.items() if p not in phones)
+    refused = sum(1 for _, answered, _ in posts if answered != 201)
+    failed_jobs = {job: error for job, error in _failed_jobs(bench).items() if job not in failed_before}
+    result: dict[str, object] = {
         "sends": len(rows),
         "arrived": len(firsts),
-        "duplicates": sum(len(t) - 1 for p, t in arrivals.items() if p in phones),
-        "strangers": sum(len(t) for p, t in arrivals.items() if p not in phones),
-        "refused": sum(1 for _, answered, _ in posts if answered != 201),
-        "failed_jobs": {job: error for job, error in _failed_jobs(bench).items() if job not in failed_before},
+        "duplicates": duplicates,
+        "strangers": strangers,
+        "refused": refused,
+        "failed_jobs": failed_jobs,
         "row_states": states,
         "lateness_s": _spread(lateness),
     }
@@ -764,13 +783,13 @@ def dispatch_run(bench: BenchEnvironment, rows: list[DispatchRow], due: list[dat
         result["sends_per_s"] = round((len(firsts) - 1) / (max(firsts) - min(firsts)), 1)
         result["due_to_last_s"] = round(max(firsts) - min(d.timestamp() for d in due), 3)
     result["errors"] = (
-        (len(rows) - len(firsts)) + result["duplicates"] + result["strangers"] + result["refused"]
-        + len(result["failed_jobs"]) + (len(rows) - states.get("sent", 0))
+        (len(rows) - len(firsts)) + duplicates + strangers + refused
+        + len(failed_jobs) + (len(rows) - states.get("sent", 0))
     )  # fmt: skip
     return result
 
 
-def _spread(values: list[float]) -> dict:
+def _spread(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p99": None, "max": None}
     return {
@@ -785,12 +804,14 @@ def _spread(values: list[float]) -> dict:
 
 def _bare_sender_child() -> None:
     """Post one message per phone with the official client: back to back, or each at its due time."""
+    from pydantic import SecretStr
+
     from relay.core.settings import Settings
     from relay.messaging.sms_sender import status_callback_url, twilio_client
 
     job = json.loads(sys.stdin.readline())
     settings = Settings(
-        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=job["base_url"]
+        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=SecretStr(AUTH_TOKEN), twilio_api_base_url=job["base_url"]
     )
     messages = twilio_client(settings).messages
     callback = status_callback_url(settings)
@@ -820,17 +841,18 @@ def bare_client(bench: BenchEnvironment, *, concurrency: int, sends: int, rate: 
             assert _tell(sender, job) == "ready"
         start_at = time.time() + 0.2
         for sender in senders:
-            sender.stdin.write(json.dumps(start_at) + "\n")
-            sender.stdin.flush()
-        errors = sum(json.loads(sender.stdout.readline()) for sender in senders)
+            stdin, _ = _pipes(sender)
+            stdin.write(json.dumps(start_at) + "\n")
+            stdin.flush()
+        errors = sum(json.loads(_pipes(sender)[1].readline()) for sender in senders)
     finally:
         for sender in senders:
-            sender.stdin.close()
+            _pipes(sender)[0].close()
             sender.wait(timeout=30)
     posts = bench.fake.posts()
     bench.fake.reset()
     arrived = {to: at for to, answered, at in posts if answered == 201}
-    result = {"sends": sends, "concurrency": concurrency, "errors": errors + sends - len(arrived)}
+    result: dict[str, object] = {"sends": sends, "concurrency": concurrency, "errors": errors + sends - len(arrived)}
     if offsets:
         result["offered_per_s"] = rate
         result["lateness_s"] = _spread(

@@ -12,7 +12,6 @@ functions with the most own time.
 
 import cProfile
 import os
-import pstats
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 from tqdm import tqdm
 
-from bench.profile import own_time_by_group
+from bench.profile import ProfileStats, own_time_by_group
 
 GROUPS = (
     (
@@ -35,7 +34,7 @@ GROUPS = (
 )
 
 
-def layers(stats: pstats.Stats, sends: int) -> dict[str, float]:
+def layers(stats: ProfileStats, sends: int) -> dict[str, float]:
     """Milliseconds per send of each layer's own time, and their total."""
     totals = own_time_by_group(stats, GROUPS)
     per_send = {name: round(seconds * 1000 / sends, 3) for name, seconds in totals.items()}
@@ -43,7 +42,7 @@ def layers(stats: pstats.Stats, sends: int) -> dict[str, float]:
     return per_send
 
 
-def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
+def profile_dispatch(sends: int = 1000) -> tuple[dict, ProfileStats]:
     """Send `sends` rows in this process under cProfile; the figures, and the profile."""
     from bench.outreach import bench_environment, choose_dispatch_rows, create_appointments
 
@@ -81,7 +80,7 @@ def profile_dispatch(sends: int = 1000) -> tuple[dict, pstats.Stats]:
                 results[result] = results.get(result, 0) + 1
         wall = time.perf_counter() - started
         dispose_engines()
-    stats = pstats.Stats(profiler)
+    stats = ProfileStats(profiler)
     figures = {"database": bench.database, "sends": len(ids), "rows_per_job": MAX_ROWS_PER_JOB, "results": results,
                "sends_per_s_profiled": round(len(ids) / wall, 1), "ms_per_send": layers(stats, len(ids))}  # fmt: skip
     return figures, stats
@@ -95,7 +94,8 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
     from relay.core.settings import get_settings
 
     def forget() -> None:
-        get_settings.cache_clear(), get_redis.cache_clear()
+        get_settings.cache_clear()
+        get_redis.cache_clear()
         dispose_engines()
 
     saved = dict(os.environ)

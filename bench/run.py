@@ -127,16 +127,16 @@ def main() -> int:
         results["memory_idle_mb"] = stack.rss_mb()
         handoffs: dict[str, int] = {"warm_up": release_handoffs(phones)}
 
-        def latency(kind: str, bare: Callable, ours: Callable) -> dict:
-            figures = {}
+        def latency(kind: str, bare: Callable[[str, str], bool], ours: Callable[[str, str], bool]) -> dict:
+            figures: dict[str, dict] = {}
             turns_per_cycle = len(getattr(ours, "script", SCRIPT))
             for users in (1, concurrency):
                 paired = None
                 with tqdm(total=2 * users * cycles_at(users, cycles) * turns_per_cycle, desc=f"{kind} latency x{users}",
                           unit="turn") as bar:  # fmt: skip
                     if users == 1:
-                        sides = {"bare_rasa": (bare, bare_phones[0]), "relay_webhook": (ours, our_phones[0])}
-                        runs, paired = drive_paired(sides, cycles=cycles_at(1, cycles), progress=bar.update)
+                        pair = {"bare_rasa": (bare, bare_phones[0]), "relay_webhook": (ours, our_phones[0])}
+                        runs, paired = drive_paired(pair, cycles=cycles_at(1, cycles), progress=bar.update)
                     else:
                         sides = {"bare_rasa": (bare, bare_phones[:users]), "relay_webhook": (ours, our_phones[:users])}
                         runs = drive_interleaved(sides, cycles=cycles, progress=bar.update)
@@ -149,7 +149,7 @@ def main() -> int:
         results["sms_latency"] = latency("sms", bare_sms, sms)
         results["voice_latency"] = latency("voice", bare_voice, voice)
 
-        throughput = {}
+        summaries: dict[str, dict] = {}
         for name, send, side_phones in (("bare_rasa", bare_sms, bare_phones), ("relay_webhook", sms, our_phones)):
             with tqdm(total=int(seconds), desc=f"throughput {name} {seconds:.0f}s", unit="s") as bar:
                 stop = threading.Event()
@@ -160,11 +160,11 @@ def main() -> int:
 
                 ticker = threading.Thread(target=tick, daemon=True)
                 ticker.start()
-                throughput[name] = drive(send, side_phones, seconds=seconds).summary()
+                summaries[name] = drive(send, side_phones, seconds=seconds).summary()
                 stop.set()
             handoffs[f"throughput_{name}"] = release_handoffs(phones)
-        throughput["ratio"] = ratio(throughput["relay_webhook"]["turns_per_s"], throughput["bare_rasa"]["turns_per_s"])
-        results["sms_throughput"] = throughput
+        ratio_to_bare = ratio(summaries["relay_webhook"]["turns_per_s"], summaries["bare_rasa"]["turns_per_s"])
+        results["sms_throughput"] = summaries | {"ratio": ratio_to_bare}
         # Handoffs opened during each phase (released before the next): the
         # bot's misunderstandings under the script, identical for both sides.
         results["handoffs_opened"] = handoffs

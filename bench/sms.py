@@ -50,7 +50,10 @@ def make_bench_patients(count: int) -> list[str]:
             )  # fmt: skip
             session.add(referral)
             session.flush()
-            start = template.current_appointment.start_at.replace(hour=(15 + n % 5) % 24, minute=0)
+            booked = template.current_appointment
+            if booked is None:
+                raise RuntimeError("the demo referral RF-2001 has no appointment for the bench patients to copy")
+            start = booked.start_at.replace(hour=(15 + n % 5) % 24, minute=0)
             appointment = Appointment(referral_id=referral.id, specialist_id=template.specialist_id,
                                       start_at=start, duration_minutes=30, status="scheduled")  # fmt: skip
             session.add(appointment)
@@ -145,7 +148,7 @@ def conversation_ids(phones: list[str]) -> dict[str, str]:
 
 
 def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | None = None,
-          seconds: float | None = None, progress: Callable[[int], None] | None = None) -> Run:  # fmt: skip
+          seconds: float | None = None, progress: Callable[[int], object] | None = None) -> Run:  # fmt: skip
     """Each phone runs the script in its own thread, `cycles` times or for `seconds`.
 
     A sender with a `begin_cycle(phone)` method gets it called, untimed, before
@@ -185,7 +188,7 @@ def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | 
 
 
 def drive_paired(sides: dict[str, tuple[Callable[[str, str], bool], str]], *, cycles: int,
-                 progress: Callable[[int], None] | None = None) -> tuple[dict[str, Run], Run]:  # fmt: skip
+                 progress: Callable[[int], object] | None = None) -> tuple[dict[str, Run], Run]:  # fmt: skip
     """One conversation per side, the same message on both sides back to back, first one side, then the other.
 
     At one conversation the two sides can be paired turn by turn: whatever
@@ -226,7 +229,7 @@ def drive_paired(sides: dict[str, tuple[Callable[[str, str], bool], str]], *, cy
 
 
 def drive_interleaved(sides: dict[str, tuple[Callable[[str, str], bool], list[str]]], *, cycles: int,
-                      progress: Callable[[int], None] | None = None) -> dict[str, Run]:  # fmt: skip
+                      progress: Callable[[int], object] | None = None) -> dict[str, Run]:  # fmt: skip
     """Run each side's script one cycle at a time, taking turns (A B B A A B ...).
 
     Rasa's own speed drifts during a run (other load on the machine, the

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait(check, timeout: float, what: str) -> None:
+def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -57,7 +58,7 @@ class Stack:
             "RASA_TIMEOUT_SECONDS": "60",
             "VOICE_RASA_TIMEOUT_SECONDS": "60",
         }
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def api_url(self) -> str:
@@ -67,7 +68,7 @@ class Stack:
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
 
-    def _relay(self, *args: str, log: str | None = None) -> subprocess.Popen:
+    def _relay(self, *args: str, log: str | None = None) -> subprocess.Popen[bytes]:
         out = (self.workdir / f"{log}.log").open("wb") if log else subprocess.DEVNULL
         return subprocess.Popen(
             [sys.executable, "-m", "relay.ops.cli", *args],
@@ -122,7 +123,7 @@ class Stack:
 
 
 @contextmanager
-def running_stack():
+def running_stack() -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         stack = Stack(Path(tmp))
         try:

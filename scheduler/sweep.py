@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
+from rq.queue import EnqueueData
 
 from relay.core.settings import Settings, get_settings
 from relay.models import utcnow
@@ -141,20 +142,19 @@ def _enqueue(queue: Queue, rows: list[tuple[int, int, datetime]], settings: Sett
     """One job per row for a few rows; batches of up to MAX_ROWS_PER_JOB for many (see the module docstring)."""
     per_job = min(MAX_ROWS_PER_JOB, max(1, len(rows) // MIN_JOBS_PER_SWEEP))
     batches = [rows[start : start + per_job] for start in range(0, len(rows), per_job)]
-    options = {"timeout": settings.outreach_send_job_timeout_seconds, "result_ttl": 3600, "failure_ttl": 7 * 24 * 3600}
-    queue.enqueue_many(
-        [
-            Queue.prepare_data(send_outreach, args=(batch[0][0],), job_id=job_id(*batch[0]), **options)
-            if len(batch) == 1
-            else Queue.prepare_data(
-                send_outreach_batch,
-                args=([outreach_id for outreach_id, _, _ in batch],),
-                job_id=batch_job_id(batch),
-                **options,
-            )
-            for batch in batches
-        ]
-    )
+
+    def job(batch: list[tuple[int, int, datetime]]) -> EnqueueData:
+        single = len(batch) == 1
+        return Queue.prepare_data(
+            send_outreach if single else send_outreach_batch,
+            args=(batch[0][0],) if single else ([outreach_id for outreach_id, _, _ in batch],),
+            job_id=job_id(*batch[0]) if single else batch_job_id(batch),
+            timeout=settings.outreach_send_job_timeout_seconds,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+
+    queue.enqueue_many([job(batch) for batch in batches])
 
 
 # -- due rows -----------------------------------------------------------------

@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 API_VERSION = "2010-04-01"
+HOST = "127.0.0.1"
 _CREATE = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 _FETCH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -87,7 +88,7 @@ class FakeTwilio:
     # -- control --------------------------------------------------------------
 
     def start(self) -> "FakeTwilio":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer((HOST, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True
@@ -99,21 +100,24 @@ class FakeTwilio:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-            self._thread.join(timeout=5)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
             self._server = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        if self._server is None:
+            raise RuntimeError("the fake Twilio is not running: call start() first")
+        return f"http://{HOST}:{self._server.server_port}"
 
     def fail_next(
         self, count: int = 1, *, status: int = 500, code: int | None = None, message: str | None = None
     ) -> None:
         """Answer the next `count` authenticated requests with this error instead."""
         code = code if code is not None else (20429 if status == 429 else 20500 if status >= 500 else None)
+        default = ERROR_MESSAGES.get(code, "Error") if code is not None else "Error"
         with self._lock:
-            self._failures.append(_Failure(count, status, code, message or ERROR_MESSAGES.get(code, "Error")))
+            self._failures.append(_Failure(count, status, code, message or default))
 
     def set_status(self, sid: str, status: str) -> None:
         with self._lock:
@@ -151,10 +155,10 @@ class FakeTwilio:
             status, payload = failure.status, _error(failure.status, failure.code, failure.message)
         elif method == "POST":
             status, payload = self._create(form)
-        elif listing:
-            status, payload = self._list(path, query)
-        else:
+        elif fetch is not None:  # a GET of one message; else a GET of the list (`listing`)
             status, payload = self._fetch(fetch["sid"])
+        else:
+            status, payload = self._list(path, query)
         with self._lock:
             self.requests.append(RecordedRequest(method, path, headers, form, auth, status, arrived, query))
         return status, payload
@@ -198,7 +202,7 @@ class FakeTwilio:
             "from": from_,
             "messaging_service_sid": form.get("MessagingServiceSid"),
             "num_media": "0",
-            "num_segments": "1" if len(body or "") <= 160 else str(math.ceil(len(body) / 153)),
+            "num_segments": "1" if len(body or "") <= 160 else str(math.ceil(len(body or "") / 153)),
             "price": None,
             "price_unit": "USD",
             "sid": sid,
@@ -271,7 +275,7 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._serve("GET")
 
-        def log_message(self, format: str, *args) -> None:
+        def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: requests are recorded instead
 
     return Handler

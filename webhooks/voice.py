@@ -12,6 +12,7 @@ No `<Record>`, ever: calls are logged by their timing and outcome, not kept.
 
 import logging
 import re
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -42,8 +43,10 @@ HINTS = (
 _CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 MAX_TURNS = 100  # a call longer than this is a loop, not a conversation
 
-_TWIML = {200: {"content": {"application/xml": {}}, "description": "TwiML for the call"}}
-_ERRORS = {
+_TWIML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/xml": {}}, "description": "TwiML for the call"}
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A required field is missing or malformed"},
     403: {"description": "Missing or invalid X-Twilio-Signature"},
 }
@@ -169,7 +172,7 @@ async def dial_finished(form: TwilioFormDep) -> Response:
     summary="The call's status changed (Twilio status callback)",
     status_code=204,
     response_class=Response,
-    responses={204: {"description": "Recorded"}} | _ERRORS,
+    responses={204: {"description": "Recorded"}, **_ERRORS},
 )
 async def call_status(form: TwilioFormDep) -> Response:
     sid = _call_sid(form)

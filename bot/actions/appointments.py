@@ -6,13 +6,15 @@ from typing import Any
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.actions.common import conversation_for, is_voice
+from bot.actions.common import ANSWERED_NO, ANSWERED_YES, YesNoFormValidation, conversation_for, is_voice
 from bot.actions.flow import Context, RequestAction, handles
 from bot.actions.referrals import tell_status
 from relay.core.db import session_scope
+from relay.core.phones import pretty
 from relay.inbound.answers import yes_or_no
 from relay.language.spoken import format_when_spoken, respell_times, spoken_options
 from relay.language.timefmt import format_when
@@ -35,7 +37,6 @@ from relay.scheduling.time_windows import TimeWindow, parse_time_request
 # Slot values the validators set once an answer is understood. Not plain
 # "yes"/"no": the patient's own "yes" fills the slot first and must still be acted on.
 STOPPED = "__stopped__"
-ANSWERED_YES, ANSWERED_NO = "__yes__", "__no__"
 BOOKING_SLOTS = ("booking_referral", "time_request", "slot_choice", "offered_slots")
 
 
@@ -60,9 +61,11 @@ def _nothing_to_confirm(ctx: Context, _referrals: list[Referral]) -> list[EventT
 @handles("confirm", when_none=_nothing_to_confirm)
 def _confirm(ctx: Context, referrals: list[Referral]) -> list[EventType]:
     referral = referrals[0]
-    appointment = confirm_appointment(
-        ctx.session, appointment=upcoming_appointment(referral, ctx.now), now=ctx.now, actor="bot"
-    )
+    upcoming = upcoming_appointment(referral, ctx.now)
+    if upcoming is None:
+        # Gone since the referral was chosen (cancelled by staff, or its time passed).
+        return _nothing_to_confirm(ctx, referrals)
+    appointment = confirm_appointment(ctx.session, appointment=upcoming, now=ctx.now, actor="bot")
     ctx.say(
         "utter_appointment_confirmed",
         specialist=referral.specialist.name,
@@ -155,7 +158,7 @@ class ActionAskTimeRequest(Action):
     def name(self) -> str:
         return "action_ask_time_request"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         after_cancel = tracker.get_slot("pending_request") == "rebook"
         dispatcher.utter_message(response="utter_ask_time_request_rebook" if after_cancel else "utter_ask_time_request")
         return []
@@ -166,7 +169,7 @@ class ValidateBookingForm(FormValidationAction):
         return "validate_booking_form"
 
     def validate_time_request(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is None:
             return {"time_request": None}
@@ -188,7 +191,7 @@ class ValidateBookingForm(FormValidationAction):
         return {"time_request": str(value), "offered_slots": offered}
 
     def validate_slot_choice(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is None or value == STOPPED:
             return {"slot_choice": value}
@@ -222,10 +225,13 @@ class ValidateBookingForm(FormValidationAction):
                 appointment = book_slot(session, referral=referral, start_at=choice, now=now, actor="bot")
             except (SlotTaken, NotBookable):
                 dispatcher.utter_message(response="utter_slot_taken")
-                window = parse_time_request(tracker.get_slot("time_request") or "", now=now, tz=clinic.timezone)
-                fallback = window or parse_time_request("as soon as possible", now=now, tz=clinic.timezone)
-                offered = _offer(dispatcher, session, clinic, referral, fallback, now, spoken=is_voice(tracker))
-                return {"slot_choice": None, "offered_slots": offered or None}
+                fallback = parse_time_request(
+                    tracker.get_slot("time_request") or "", now=now, tz=clinic.timezone
+                ) or parse_time_request("as soon as possible", now=now, tz=clinic.timezone)
+                if fallback is None:  # "as soon as possible" always reads as a window; if not, ask for a time again
+                    return {"slot_choice": None, "time_request": None, "offered_slots": None}
+                reoffered = _offer(dispatcher, session, clinic, referral, fallback, now, spoken=is_voice(tracker))
+                return {"slot_choice": None, "offered_slots": reoffered or None}
             specialist = referral.specialist
             dispatcher.utter_message(
                 response="utter_rescheduled" if rescheduling else "utter_booked",
@@ -286,7 +292,7 @@ class ActionBookingDone(Action):
     def name(self) -> str:
         return "action_booking_done"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         return [SlotSet(name, None) for name in BOOKING_SLOTS] + [SlotSet("pending_request", None)]
 
 
@@ -310,11 +316,11 @@ class ActionAskCancelConfirmation(Action):
     def name(self) -> str:
         return "action_ask_cancel_confirmation"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         with session_scope() as session:
             clinic, referral = get_clinic(session), _referral(session, tracker)
-            appointment = referral.current_appointment if referral else None
-            if appointment is None:
+            appointment = referral.current_appointment if referral is not None else None
+            if referral is None or appointment is None:
                 return [SlotSet("cancel_confirmation", ANSWERED_NO)]
             # Never "reply CANCEL": a lone CANCEL is an opt-out at Twilio.
             dispatcher.utter_message(
@@ -325,28 +331,22 @@ class ActionAskCancelConfirmation(Action):
         return []
 
 
-class ValidateCancelForm(FormValidationAction):
+class ValidateCancelForm(YesNoFormValidation):
     def name(self) -> str:
         return "validate_cancel_form"
 
     def validate_cancel_confirmation(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value is None or value in (ANSWERED_YES, ANSWERED_NO):
-            return {"cancel_confirmation": value}
-        answer = yes_or_no(str(value), tracker.get_intent_of_latest_message())
-        if answer is None:
-            dispatcher.utter_message(response="utter_please_yes_or_no")
-            return {"cancel_confirmation": None}
-        if not answer:
-            return {"cancel_confirmation": ANSWERED_NO}
+        return self.read_answer("cancel_confirmation", value, dispatcher, tracker)
+
+    def on_yes(self, tracker: Tracker) -> None:
         now = utcnow()
         with session_scope() as session:
             referral = _referral(session, tracker)
             appointment = upcoming_appointment(referral, now) if referral else None
             if appointment is not None:
                 cancel_appointment(session, appointment=appointment, now=now, actor="bot")
-        return {"cancel_confirmation": ANSWERED_YES}
 
 
 class ActionCancelDone(Action):
@@ -355,18 +355,32 @@ class ActionCancelDone(Action):
     def name(self) -> str:
         return "action_cancel_done"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        finished = [SlotSet("cancel_confirmation", None), SlotSet("booking_referral", None)]
         if tracker.get_slot("cancel_confirmation") != ANSWERED_YES:
             dispatcher.utter_message(response="utter_cancel_kept")
-            return [SlotSet("cancel_confirmation", None), SlotSet("booking_referral", None)]
+            return finished
         with session_scope() as session:
             clinic, referral = get_clinic(session), _referral(session, tracker)
-            conversation = conversation_for(session, tracker)
+            appointment = referral.current_appointment if referral is not None else None
+            if referral is None or appointment is None:
+                # The referral named in the slot is gone: nothing was cancelled.
+                dispatcher.utter_message(
+                    response="utter_no_upcoming_appointment", clinic_phone=pretty(clinic.sms_number)
+                )
+                return finished
             dispatcher.utter_message(
                 response="utter_appointment_cancelled",
                 specialist=referral.specialist.name,
-                when=_when(clinic, referral.current_appointment.start_at, spoken=is_voice(tracker)),
+                when=_when(clinic, appointment.start_at, spoken=is_voice(tracker)),
             )
+            conversation = conversation_for(session, tracker)
+            if conversation is None or conversation.patient is None:
+                # Cancelled, but no patient to offer a new time to: the team can.
+                dispatcher.utter_message(
+                    response="utter_unknown_number", clinic_name=clinic.name, clinic_phone=pretty(clinic.sms_number)
+                )
+                return finished
             ctx = Context(session, clinic, conversation, conversation.patient, utcnow(), dispatcher, tracker)
             events = start_booking(ctx, referral)
         return [SlotSet("cancel_confirmation", None), SlotSet("pending_request", "rebook" if events else None), *events]

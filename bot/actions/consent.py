@@ -7,16 +7,14 @@ sentence is not always a wish to hear nothing more.
 
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
-from bot.actions.appointments import ANSWERED_NO, ANSWERED_YES
-from bot.actions.common import conversation_for
+from bot.actions.common import ANSWERED_YES, YesNoFormValidation, clinic_contact, conversation_for
 from relay.core.db import session_scope
-from relay.inbound.answers import yes_or_no
 from relay.models import utcnow
-from relay.records.clinics import get_clinic
 from relay.records.consent import record_consent
 
 
@@ -24,7 +22,7 @@ class ActionStartOptout(Action):
     def name(self) -> str:
         return "action_start_optout"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         return [SlotSet("optout_confirmation", None), FollowupAction("optout_form")]
 
 
@@ -32,45 +30,38 @@ class ActionAskOptoutConfirmation(Action):
     def name(self) -> str:
         return "action_ask_optout_confirmation"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        with session_scope() as session:
-            clinic_name = get_clinic(session).name
-        dispatcher.utter_message(response="utter_ask_optout_confirmation", clinic_name=clinic_name)
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_ask_optout_confirmation", clinic_name=clinic_contact()["clinic_name"])
         return []
 
 
-class ValidateOptoutForm(FormValidationAction):
+class ValidateOptoutForm(YesNoFormValidation):
     def name(self) -> str:
         return "validate_optout_form"
 
     def validate_optout_confirmation(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value is None or value in (ANSWERED_YES, ANSWERED_NO):
-            return {"optout_confirmation": value}
-        answer = yes_or_no(str(value), tracker.get_intent_of_latest_message())
-        if answer is None:
-            dispatcher.utter_message(response="utter_please_yes_or_no")
-            return {"optout_confirmation": None}
-        if answer:
-            with session_scope() as session:
-                conversation = conversation_for(session, tracker)
-                if conversation is not None:
-                    record_consent(
-                        session,
-                        phone=conversation.phone,
-                        consented=False,
-                        now=utcnow(),
-                        source=f"{tracker.get_latest_input_channel() or 'sms'}:bot_confirmed",
-                    )
-        return {"optout_confirmation": ANSWERED_YES if answer else ANSWERED_NO}
+        return self.read_answer("optout_confirmation", value, dispatcher, tracker)
+
+    def on_yes(self, tracker: Tracker) -> None:
+        with session_scope() as session:
+            conversation = conversation_for(session, tracker)
+            if conversation is not None:
+                record_consent(
+                    session,
+                    phone=conversation.phone,
+                    consented=False,
+                    now=utcnow(),
+                    source=f"{tracker.get_latest_input_channel() or 'sms'}:bot_confirmed",
+                )
 
 
 class ActionOptoutDone(Action):
     def name(self) -> str:
         return "action_optout_done"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         opted_out = tracker.get_slot("optout_confirmation") == ANSWERED_YES
         dispatcher.utter_message(response="utter_optout_done" if opted_out else "utter_optout_kept")
         return [SlotSet("optout_confirmation", None)]

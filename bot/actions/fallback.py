@@ -1,9 +1,9 @@
 """Low NLU confidence: the FAQ table first, then "I did not get that", then a person."""
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from bot.actions.faq import answer_from_faq
 from bot.actions.handoff import misunderstood
@@ -16,7 +16,7 @@ class ActionDefaultFallback(Action):
     def name(self) -> str:
         return "action_default_fallback"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         if not answer_from_faq(dispatcher, tracker):
             misunderstood(dispatcher, tracker, "utter_default")
         return []

@@ -1,14 +1,13 @@
 """Answer clinic questions from the FAQ table (edited by admins, no retraining)."""
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
+from bot.actions.common import clinic_contact
 from bot.actions.handoff import misunderstood
 from relay.core.db import session_scope
-from relay.core.phones import pretty
-from relay.records.clinics import get_clinic
 from relay.records.faq import answer_for
 
 
@@ -42,13 +41,11 @@ class ActionAnswerFaq(Action):
     def name(self) -> str:
         return "action_answer_faq"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         if answer_from_faq(dispatcher, tracker):
             return []
         if tracker.get_intent_of_latest_message() == "out_of_scope":
             misunderstood(dispatcher, tracker, "utter_out_of_scope")
             return []
-        with session_scope() as session:
-            clinic_phone = pretty(get_clinic(session).sms_number)
-        misunderstood(dispatcher, tracker, "utter_faq_unknown", clinic_phone=clinic_phone)
+        misunderstood(dispatcher, tracker, "utter_faq_unknown", clinic_phone=clinic_contact()["clinic_phone"])
         return []

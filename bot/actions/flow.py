@@ -13,6 +13,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from bot.actions.common import conversation_for, is_voice
@@ -135,7 +136,7 @@ class RequestAction(Action):
     def name(self) -> str:
         return self.action_name
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         return run_request(self.request, dispatcher, tracker, tracker.latest_message.get("text") or "")
 
 
@@ -145,7 +146,7 @@ class ActionResumeRequest(Action):
     def name(self) -> str:
         return "action_resume_request"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         request = tracker.get_slot("pending_request")
         request_text = tracker.get_slot("request_text") or ""
         return run_request(request if request in HANDLERS else "status", dispatcher, tracker, request_text)

@@ -1,20 +1,17 @@
 """Greeting: who the bot is and what it can do (no patient data before verification)."""
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
-from relay.core.db import session_scope
-from relay.records.clinics import get_clinic
+from bot.actions.common import clinic_contact
 
 
 class ActionGreet(Action):
     def name(self) -> str:
         return "action_greet"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        with session_scope() as session:
-            clinic_name = get_clinic(session).name
-        dispatcher.utter_message(response="utter_greet", clinic_name=clinic_name)
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_greet", clinic_name=clinic_contact()["clinic_name"])
         return []

@@ -1,31 +1,35 @@
 """Getting a person: on request, and when the bot keeps misunderstanding."""
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
-from bot.actions.common import conversation_for
+from bot.actions.common import clinic_contact, conversation_for
 from relay.core.db import session_scope
-from relay.core.phones import pretty
 from relay.messaging.handoffs import open_handoff
-from relay.records.clinics import get_clinic
+from relay.models import HandoffPriority
 
 
-def hand_to_staff(dispatcher: CollectingDispatcher, tracker: Tracker, *, reason: str, priority: str = "normal") -> None:
+def hand_to_staff(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    *,
+    reason: str,
+    priority: HandoffPriority = HandoffPriority.NORMAL,
+) -> None:
     with session_scope() as session:
-        clinic_phone = pretty(get_clinic(session).sms_number)
         conversation = conversation_for(session, tracker)
         if conversation is not None:
             open_handoff(session, conversation=conversation, reason=reason, priority=priority)
-    dispatcher.utter_message(response="utter_handoff_requested", clinic_phone=clinic_phone)
+    dispatcher.utter_message(response="utter_handoff_requested", clinic_phone=clinic_contact()["clinic_phone"])
 
 
 class ActionRequestHuman(Action):
     def name(self) -> str:
         return "action_request_human"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         hand_to_staff(dispatcher, tracker, reason="patient_request")
         return []
 

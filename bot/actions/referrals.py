@@ -3,7 +3,9 @@
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from bot.actions.common import conversation_for
 from bot.actions.flow import Context, RequestAction, handles
@@ -29,13 +31,13 @@ def tell_status(ctx: Context, referral: Referral) -> None:
     )
 
 
-def _no_referral(ctx: Context, _referrals: list[Referral]) -> list:
+def _no_referral(ctx: Context, _referrals: list[Referral]) -> list[EventType]:
     ctx.say("utter_no_open_referral", clinic_phone=ctx.clinic_phone)
     return []
 
 
 @handles("status", when_none=_no_referral)
-def _status(ctx: Context, referrals: list[Referral]) -> list:
+def _status(ctx: Context, referrals: list[Referral]) -> list[EventType]:
     tell_status(ctx, referrals[0])
     return []
 
@@ -49,7 +51,7 @@ class ValidateReferralChoiceForm(FormValidationAction):
         return "validate_referral_choice_form"
 
     def validate_referral_choice(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is None:
             return {"referral_choice": None}  # the form just started

@@ -4,6 +4,7 @@ from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from bot.actions.common import conversation_for
 from relay.core.db import session_scope
@@ -18,7 +19,7 @@ class ValidateDobForm(FormValidationAction):
         return "validate_dob_form"
 
     def validate_dob_text(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is None:
             # The form validates its cleared slot when it starts: nothing was said yet.

@@ -3,8 +3,9 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from relay.core.settings import get_settings
@@ -62,3 +63,10 @@ def dispose_engines() -> None:
     """Forget cached engines (tests switch databases; forked workers reconnect)."""
     get_engine.cache_clear()
     _session_factory.cache_clear()
+
+
+def changed_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (the session hands DML results back as cursor results)."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an UPDATE or DELETE: {type(result).__name__}")
+    return result.rowcount

@@ -8,11 +8,11 @@ about, so it changes nothing.
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay.core.phones import InvalidPhoneNumber, to_e164
 from relay.models.referral import AppointmentStatus, AuthorizationStatus, ReferralPriority, ReferralStatus, ReferralType
@@ -58,6 +58,11 @@ def _check_relative(value: str) -> str:
     return value.strip()
 
 
+# "10:00": a time of day; "D+3 10:00", "D-6": a date (and time) relative to the day the file is loaded.
+Clock = Annotated[str, AfterValidator(_check_clock)]
+Relative = Annotated[str, AfterValidator(_check_relative)]
+
+
 class ClinicEntry(_Strict):
     name: str
     region: str = Field(min_length=2, max_length=2)
@@ -67,7 +72,7 @@ class ClinicEntry(_Strict):
     front_desk_number: str
     address: str
     hours: str
-    quiet_hours: dict[Literal["start", "end"], str]
+    quiet_hours: dict[Literal["start", "end"], Clock]
     review_url: str | None = None
 
     @field_validator("timezone")
@@ -79,11 +84,6 @@ class ClinicEntry(_Strict):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
-    @field_validator("quiet_hours")
-    @classmethod
-    def _clock_values(cls, value: dict[str, str]) -> dict[str, str]:
-        return {k: _check_clock(v) for k, v in value.items()}
-
 
 class ProviderEntry(_Strict):
     key: str
@@ -93,14 +93,9 @@ class ProviderEntry(_Strict):
 
 class AvailabilityEntry(_Strict):
     days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]]
-    start: str
-    end: str
+    start: Clock
+    end: Clock
     slot_minutes: int = Field(gt=0, le=480)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        return _check_clock(value)
 
 
 class SpecialistEntry(_Strict):
@@ -123,24 +118,14 @@ class InsuranceEntry(_Strict):
 class AuthorizationEntry(_Strict):
     required: bool
     status: AuthorizationStatus | None = None
-    submitted: str | None = None
+    submitted: Relative | None = None
     payer_reference: str | None = None
-
-    @field_validator("submitted")
-    @classmethod
-    def _relative(cls, value: str | None) -> str | None:
-        return None if value is None else _check_relative(value)
 
 
 class AppointmentEntry(_Strict):
     id: str
-    at: str
+    at: Relative
     status: AppointmentStatus
-
-    @field_validator("at")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        return _check_relative(value)
 
 
 class ReferralEntry(_Strict):
@@ -151,14 +136,9 @@ class ReferralEntry(_Strict):
     reason: str
     priority: ReferralPriority
     status: ReferralStatus
-    created: str
+    created: Relative
     authorization: AuthorizationEntry
     appointment: AppointmentEntry | None = None
-
-    @field_validator("created")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        return _check_relative(value)
 
 
 class PatientEntry(_Strict):
@@ -174,12 +154,7 @@ class PatientEntry(_Strict):
 
 class BusySlotEntry(_Strict):
     specialist: str
-    at: str
-
-    @field_validator("at")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        return _check_relative(value)
+    at: Relative
 
 
 class FaqEntry(_Strict):

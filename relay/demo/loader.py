@@ -222,15 +222,18 @@ def _seed_appointment(session: Session, entry: AppointmentEntry, referral: Refer
     )
     holds_slot = entry.status in LIVE_APPOINTMENT_STATUSES
     booked = session.scalars(select(BookedSlot).filter_by(appointment_id=appointment.id)).one_or_none()
-    if holds_slot and booked is None:
-        session.add(
-            BookedSlot(
-                specialist_id=appointment.specialist_id, start_at=appointment.start_at, appointment_id=appointment.id
+    if holds_slot:
+        if booked is None:
+            session.add(
+                BookedSlot(
+                    specialist_id=appointment.specialist_id,
+                    start_at=appointment.start_at,
+                    appointment_id=appointment.id,
+                )
             )
-        )
-    elif holds_slot and booked.start_at != appointment.start_at:
-        booked.start_at = appointment.start_at
-    elif not holds_slot and booked is not None:
+        elif booked.start_at != appointment.start_at:
+            booked.start_at = appointment.start_at
+    elif booked is not None:
         session.delete(booked)
 
 

@@ -46,26 +46,26 @@ def check_dob(session: Session, *, conversation: Conversation, text: str, now: d
     given = parse_dob(text, today)
     if given is None:
         return DobCheck("unreadable", max_attempts - conversation.failed_verifications)
-    common = {"patient_id": conversation.patient_id, "conversation_id": conversation.id, "now": now}
+
+    def record(action: str, details: dict | None = None) -> None:
+        audit.record(
+            session, actor="bot", action=action, patient_id=conversation.patient_id,
+            conversation_id=conversation.id, details=details, now=now,
+        )  # fmt: skip
+
     if given == conversation.patient.dob:
         conversation.verified_at = now
         conversation.failed_verifications = 0
-        audit.record(session, actor="bot", action="verification.passed", **common)
+        record("verification.passed")
         return DobCheck("verified")
     conversation.failed_verifications += 1
     attempts_left = max_attempts - conversation.failed_verifications
-    audit.record(
-        session,
-        actor="bot",
-        action="verification.failed",
-        details={"attempt": conversation.failed_verifications},
-        **common,
-    )
+    record("verification.failed", {"attempt": conversation.failed_verifications})
     if attempts_left > 0:
         return DobCheck("mismatch", attempts_left)
     conversation.locked_at = now
     conversation.verified_at = None
-    audit.record(session, actor="bot", action="verification.locked", **common)
+    record("verification.locked")
     open_handoff(
         session, conversation=conversation, reason="verification_locked", priority=HandoffPriority.HIGH, now=now
     )

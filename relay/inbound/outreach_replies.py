@@ -17,7 +17,6 @@ from relay.language.languages import Language, language_of
 from relay.language.timefmt import format_when
 from relay.messaging.handoffs import open_handoff
 from relay.models import Appointment, Conversation, PlannedOutreach, Referral, ReviewRating
-from relay.models.handoff import HandoffPriority
 from relay.models.outreach import APPOINTMENT_KINDS, SENT_STATES, OutreachChannel, OutreachKind
 from relay.models.referral import LIVE_APPOINTMENT_STATUSES
 from relay.records import audit
@@ -70,7 +69,7 @@ def answer(session: Session, *, conversation: Conversation, body: str, now: date
     """Replies for a message that answers our outreach; None when it is not such an answer."""
     if conversation.patient is None:
         return None
-    outreach = latest_outreach(session, patient_id=conversation.patient_id, now=now)
+    outreach = latest_outreach(session, patient_id=conversation.patient.id, now=now)
     if outreach is None:
         return None
     word = body.strip().strip(".!").lower()
@@ -139,7 +138,6 @@ def _rate(
         session,
         conversation=conversation,
         reason="service_recovery",
-        priority=HandoffPriority.NORMAL,
         referral_id=referral.id,
         now=now,
     )

@@ -13,7 +13,13 @@ anymore", "I don't have trouble breathing").
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from relay.messaging.handoffs import open_handoff
+from relay.models import Conversation, Handoff, HandoffPriority
 
 Category = Literal["medical", "mental_health"]
 
@@ -184,3 +190,12 @@ def match(text: str) -> Category | None:
     if "medical" in found:
         return "medical"
     return "mental_health" if found else None
+
+
+def hand_emergency_to_staff(
+    session: Session, *, conversation: Conversation, category: Category, now: datetime
+) -> Handoff:
+    """The urgent handoff every emergency opens, by text or on a call, whether Rasa runs or not."""
+    return open_handoff(
+        session, conversation=conversation, reason=HANDOFF_REASONS[category], priority=HandoffPriority.URGENT, now=now
+    )

@@ -70,7 +70,7 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
         return TurnResult(_replay(sid), duplicate=True)
 
     with session_scope() as session:
-        inbound = session.get(Message, inbound_id)
+        inbound = session.get_one(Message, inbound_id)
         replies = _before_rasa(session, inbound=inbound, now=now)
         if replies is not None:
             _store_replies(session, inbound=inbound, replies=replies, author="system")
@@ -90,7 +90,7 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
 
     reply = "\n\n".join(texts)
     with session_scope() as session:
-        inbound = session.get(Message, inbound_id)
+        inbound = session.get_one(Message, inbound_id)
         if rasa_failed:
             open_handoff(
                 session,
@@ -125,23 +125,17 @@ def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[s
 
     category = safety.match(body)
     if category is not None:
-        handoff = open_handoff(
-            session,
-            conversation=conversation,
-            reason=safety.HANDOFF_REASONS[category],
-            priority=HandoffPriority.URGENT,
-            now=now,
-        )
+        handoff = safety.hand_emergency_to_staff(session, conversation=conversation, category=category, now=now)
         log.warning(
             "emergency (%s) in conversation=%s: urgent handoff %s", category, conversation.public_id, handoff.id
         )
         return [safety.REPLIES[category]]
 
-    handoff = open_handoff_for(session, conversation=conversation)
-    if handoff is None:
+    held_by_staff = open_handoff_for(session, conversation=conversation)
+    if held_by_staff is None:
         return outreach_replies.answer(session, conversation=conversation, body=body, now=now)
     # Staff have the conversation: store the message for them and keep the bot out.
-    if not acknowledge(session, handoff=handoff, now=now):
+    if not acknowledge(session, handoff=held_by_staff, now=now):
         return []
     reply = HANDOFF_ACK_REPLY
     clinic = get_clinic(session)

@@ -39,7 +39,7 @@ from relay.identity.dob import parse_dob
 from relay.inbound import rasa_client, safety
 from relay.language.spoken import keypad_text, spoken_choice
 from relay.messaging.handoffs import open_handoff, open_handoff_for
-from relay.models import Call, CallOutcome, CallTurn, HandoffPriority, Message, utcnow
+from relay.models import Call, CallOutcome, CallTurn, Conversation, HandoffPriority, Message, utcnow
 from relay.records import calls, conversations
 from relay.records.clinics import get_clinic
 
@@ -159,7 +159,7 @@ def start_call(*, call_sid: str, phone: str | None, now: datetime | None = None)
     if turn_id is None:
         return _replay(call_sid, 0)
     with session_scope() as session:
-        record = session.get(CallTurn, turn_id)
+        record = session.get_one(CallTurn, turn_id)
         call, clinic = record.call, get_clinic(session)
         if call.conversation is None:
             step = _transfer(WITHHELD_NUMBER.format(clinic=clinic.name), number=clinic.front_desk_number)
@@ -181,12 +181,17 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
         return _replay(call_sid, turn)
 
     with session_scope() as session:
-        record = session.get(CallTurn, turn_id)
-        step = _before_rasa(session, record=record, heard=heard, now=now)
-        if step is not None:
-            _answer(session, record=record, step=step, now=now)
-            return step
-        sender = record.call.conversation.public_id
+        record = session.get_one(CallTurn, turn_id)
+        conversation = record.call.conversation
+        if conversation is None:  # a withheld number: nothing to look up, so a person takes the call
+            transfer = _transfer(CONNECTING, number=get_clinic(session).front_desk_number)
+            _answer(session, record=record, step=transfer, now=now)
+            return transfer
+        answered = _before_rasa(session, record=record, conversation=conversation, heard=heard, now=now)
+        if answered is not None:
+            _answer(session, record=record, step=answered, now=now)
+            return answered
+        sender, conversation_id = conversation.public_id, conversation.id
 
     settings = get_settings()
     try:
@@ -206,8 +211,8 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
         failure = "rasa_unavailable"
 
     with session_scope() as session:
-        record = session.get(CallTurn, turn_id)
-        conversation, clinic = record.call.conversation, get_clinic(session)
+        record = session.get_one(CallTurn, turn_id)
+        conversation, clinic = session.get_one(Conversation, conversation_id), get_clinic(session)
         if failure is not None:
             open_handoff(session, conversation=conversation, reason=failure, priority=HandoffPriority.NORMAL, now=now)
             if failure == "voice_rasa_timeout":
@@ -231,7 +236,7 @@ def dial_finished(*, call_sid: str, dial_status: str, now: datetime | None = Non
     if turn_id is None:
         return _replay(call_sid, DIAL_TURN)
     with session_scope() as session:
-        record = session.get(CallTurn, turn_id)
+        record = session.get_one(CallTurn, turn_id)
         call = record.call
         if dial_status in ("completed", "answered"):
             step = VoiceStep(says=[], then="hangup")
@@ -248,13 +253,12 @@ def dial_finished(*, call_sid: str, dial_status: str, now: datetime | None = Non
 # --- the steps -------------------------------------------------------------------
 
 
-def _before_rasa(session: Session, *, record: CallTurn, heard: Heard, now: datetime) -> VoiceStep | None:
+def _before_rasa(
+    session: Session, *, record: CallTurn, conversation: Conversation, heard: Heard, now: datetime
+) -> VoiceStep | None:
     """The answer when the turn is handled without the model; None to ask Rasa."""
     call = record.call
     clinic = get_clinic(session)
-    conversation = call.conversation
-    if conversation is None:
-        return _transfer(CONNECTING, number=clinic.front_desk_number)
 
     if heard.kind == "dtmf" and heard.text == OPERATOR_DIGIT:
         open_handoff(
@@ -265,13 +269,7 @@ def _before_rasa(session: Session, *, record: CallTurn, heard: Heard, now: datet
     # Unclear speech counts too: a false alarm costs a look by staff, a miss can cost a life.
     category = safety.match(heard.text) if heard.kind in ("speech", "unclear") else None
     if category is not None:
-        handoff = open_handoff(
-            session,
-            conversation=conversation,
-            reason=safety.HANDOFF_REASONS[category],
-            priority=HandoffPriority.URGENT,
-            now=now,
-        )
+        handoff = safety.hand_emergency_to_staff(session, conversation=conversation, category=category, now=now)
         log.warning("emergency (%s) on call %s: urgent handoff %s", category, call.call_sid, handoff.id)
         return _transfer(EMERGENCY[category], number=clinic.front_desk_number, outcome=CallOutcome.EMERGENCY)
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from relay.core.db import changed_rows
 from relay.messaging.sms_sender import send_sms
 from relay.models import Conversation, Handoff, HandoffPriority, HandoffStatus, Message, utcnow
 from relay.records import audit, consent
@@ -38,21 +39,10 @@ def open_handoff(
     existing = open_handoff_for(session, conversation=conversation)
     if existing is not None:
         if HandoffPriority(priority).rank < existing.priority.rank:
-            audit.record(
-                session,
-                actor="system",
-                action="handoff.escalated",
-                patient_id=conversation.patient_id,
-                conversation_id=conversation.id,
-                details={
-                    "handoff_id": existing.id,
-                    "from_reason": existing.reason,
-                    "reason": reason,
-                    "from_priority": existing.priority,
-                    "priority": priority,
-                },
-                now=now,
-            )
+            _audit(session, conversation, actor="system", action="handoff.escalated", now=now, details={
+                "handoff_id": existing.id, "from_reason": existing.reason, "reason": reason,
+                "from_priority": existing.priority, "priority": priority,
+            })  # fmt: skip
             existing.priority, existing.reason = priority, reason
         return existing
     handoff = Handoff(
@@ -65,15 +55,8 @@ def open_handoff(
     )
     session.add(handoff)
     session.flush()
-    audit.record(
-        session,
-        actor="system",
-        action="handoff.opened",
-        patient_id=conversation.patient_id,
-        conversation_id=conversation.id,
-        details={"handoff_id": handoff.id, "reason": reason, "priority": priority},
-        now=now,
-    )
+    _audit(session, conversation, actor="system", action="handoff.opened", now=now,
+           details={"handoff_id": handoff.id, "reason": reason, "priority": priority})  # fmt: skip
     return handoff
 
 
@@ -96,7 +79,7 @@ def acknowledge(session: Session, *, handoff: Handoff, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.refresh(handoff, ["acknowledged_at"])
-    return result.rowcount == 1
+    return changed_rows(result) == 1
 
 
 def queue(session: Session, *, status: HandoffStatus | None = None) -> list[Handoff]:
@@ -119,15 +102,8 @@ def reply(session: Session, *, handoff: Handoff, body: str, actor: str, now: dat
     if consent.is_opted_out(session, conversation.phone):
         raise RecipientOptedOut("the number has opted out of texts; it must text START first")
     message = send_sms(session, conversation=conversation, body=body, author="staff", now=now)
-    audit.record(
-        session,
-        actor=actor,
-        action="handoff.replied",
-        patient_id=conversation.patient_id,
-        conversation_id=conversation.id,
-        details={"handoff_id": handoff.id, "message_id": message.id},
-        now=now,
-    )
+    _audit(session, conversation, actor=actor, action="handoff.replied", now=now,
+           details={"handoff_id": handoff.id, "message_id": message.id})  # fmt: skip
     return message
 
 
@@ -144,16 +120,16 @@ def resolve(session: Session, *, handoff: Handoff, actor: str, now: datetime | N
     conversation = handoff.conversation
     if open_handoff_for(session, conversation=conversation) is None:
         conversation.needs_staff = False
-    audit.record(
-        session,
-        actor=actor,
-        action="handoff.resolved",
-        patient_id=conversation.patient_id,
-        conversation_id=conversation.id,
-        details={"handoff_id": handoff.id, "reason": handoff.reason},
-        now=now,
-    )
+    _audit(session, conversation, actor=actor, action="handoff.resolved", now=now,
+           details={"handoff_id": handoff.id, "reason": handoff.reason})  # fmt: skip
     return handoff
+
+
+def _audit(session: Session, conversation: Conversation, *, actor: str, action: str, now: datetime,
+           details: dict) -> None:  # fmt: skip
+    """Every handoff event is about its conversation and that conversation's patient (ids only, no PHI)."""
+    audit.record(session, actor=actor, action=action, patient_id=conversation.patient_id,
+                 conversation_id=conversation.id, details=details, now=now)  # fmt: skip
 
 
 def _rank_sql():

@@ -22,7 +22,7 @@ import logging
 import time
 from contextlib import suppress
 
-from pyrate_limiter import Rate, RateItem, RedisBucket
+from pyrate_limiter import Decision, Rate, RateItem, RedisBucket
 from redis import Redis
 from redis.exceptions import LockError
 
@@ -72,6 +72,8 @@ class SenderRateLimiter:
             seconds, micros = self.redis.time()
             now_ms = seconds * 1000 + micros // 1000
             decision = bucket.put_decision(RateItem(sender, now_ms))
+            if not isinstance(decision, Decision):  # only an asyncio Redis client answers later
+                raise TypeError("the sender's bucket must use a synchronous Redis client")
             if decision.allowed:
                 # Forget entries older than the window; an idle sender's key expires.
                 bucket.leak(now_ms)

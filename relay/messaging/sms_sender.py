@@ -33,6 +33,7 @@ import urllib3
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from relay.core.phones import mask
@@ -88,14 +89,24 @@ class _RebasedHttpClient(TwilioHttpClient):
     passes, keeps all of the library's request building, auth and error handling.
     """
 
-    def __init__(self, base_url: str, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, base_url: str, *, timeout: float | None = None) -> None:
+        super().__init__(timeout=timeout)
         self._base = urlsplit(base_url.rstrip("/"))
 
-    def request(self, method: str, url: str, *args, **kwargs):
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         parts = urlsplit(url)
         rebased = urlunsplit((self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, ""))
-        return super().request(method, rebased, *args, **kwargs)
+        return super().request(method, rebased, params, data, headers, auth, timeout, allow_redirects)
 
 
 def _read_environment_once(http_client: TwilioHttpClient, url: str) -> None:
@@ -109,6 +120,8 @@ def _read_environment_once(http_client: TwilioHttpClient, url: str) -> None:
     """
     http_client.proxy = http_client.proxy or requests.utils.get_environ_proxies(url)
     session = http_client.session
+    if session is None:  # built without pool_connections: a new session per request, nothing to set
+        return
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     session.trust_env = False
 
@@ -120,10 +133,11 @@ def uses_dev_outbox(settings: Settings | None = None) -> bool:
 
 def twilio_client(settings: Settings | None = None) -> Client:
     settings = settings or get_settings()
-    if settings.twilio_api_base_url:
-        http_client = _RebasedHttpClient(settings.twilio_api_base_url, timeout=REQUEST_TIMEOUT_SECONDS)
-    else:
-        http_client = TwilioHttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
+    http_client = (
+        _RebasedHttpClient(settings.twilio_api_base_url, timeout=REQUEST_TIMEOUT_SECONDS)
+        if settings.twilio_api_base_url
+        else TwilioHttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
+    )
     _read_environment_once(http_client, settings.twilio_api_base_url or TWILIO_API_URL)
     return Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=http_client)
 
@@ -217,7 +231,9 @@ class SmsGateway:
             raise SmsSendError(
                 f"Twilio could not be reached ({type(exc).__name__})", status=None, code=None, maybe_sent=maybe_sent
             ) from None
-        return SentSms(sent.sid, str(sent.status or "queued"))
+        if sent.sid is None:  # never seen: Twilio answers every accepted message with its SID
+            raise SmsSendError("Twilio accepted the message without a SID", status=None, code=None, maybe_sent=True)
+        return SentSms(sent.sid, str(sent.status or DeliveryStatus.QUEUED))
 
 
 def _may_have_arrived(exc: requests.RequestException) -> bool:
@@ -250,8 +266,8 @@ def find_sent(
     for record in records:
         created = record.date_created
         # Trial accounts prefix the body; anything else must match exactly.
-        if (record.body or "").endswith(body) and (created is None or created >= since):
-            return SentSms(record.sid, str(record.status or "queued"))
+        if record.sid and (record.body or "").endswith(body) and (created is None or created >= since):
+            return SentSms(record.sid, str(record.status or DeliveryStatus.QUEUED))
     return None
 
 

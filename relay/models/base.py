@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, String, func
+from sqlalchemy import JSON, DateTime, MetaData, String, Table, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -73,9 +73,14 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[type, TypeEngine]] = {datetime: UTCDateTime, dict: JSON, list: JSON}
+    type_annotation_map: ClassVar[dict[type, type[TypeEngine[Any]]]] = {datetime: UTCDateTime, dict: JSON, list: JSON}
 
 
 class Timestamps:
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table as the Table it is, for Core statements (the ORM types `__table__` as any FROM clause)."""
+    return Base.metadata.tables[model.__tablename__]

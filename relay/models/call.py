@@ -7,11 +7,15 @@ SMS, so staff read one timeline).
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, StrEnumColumn, Timestamps, utcnow
+
+if TYPE_CHECKING:  # for the relationships' annotations only: the models import each other
+    from relay.models.conversation import Conversation
 
 
 class CallOutcome(StrEnum):
@@ -39,7 +43,7 @@ class Call(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default="in-progress")  # Twilio's CallStatus
     outcome: Mapped[CallOutcome | None] = mapped_column(StrEnumColumn(CallOutcome, 32))
 
-    conversation: Mapped["Conversation | None"] = relationship()  # noqa: F821
+    conversation: Mapped["Conversation | None"] = relationship()
     turns: Mapped[list["CallTurn"]] = relationship(back_populates="call", order_by="CallTurn.turn")
 
 

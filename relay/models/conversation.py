@@ -3,11 +3,15 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, Timestamps, utcnow
+
+if TYPE_CHECKING:  # for the relationships' annotations only: the models import each other
+    from relay.models.patient import Patient
 
 
 class DeliveryStatus(StrEnum):
@@ -56,7 +60,7 @@ class Conversation(Timestamps, Base):
     needs_staff: Mapped[bool] = mapped_column(default=False)
     last_message_at: Mapped[datetime | None]
 
-    patient: Mapped["Patient | None"] = relationship()  # noqa: F821
+    patient: Mapped["Patient | None"] = relationship()
     messages: Mapped[list["Message"]] = relationship(back_populates="conversation", order_by="Message.id")
 
 

@@ -2,11 +2,15 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, StrEnumColumn, Timestamps, utcnow
+
+if TYPE_CHECKING:  # for the relationships' annotations only: the models import each other
+    from relay.models.conversation import Conversation
 
 
 class HandoffStatus(StrEnum):
@@ -47,4 +51,4 @@ class Handoff(Timestamps, Base):
     acknowledged_at: Mapped[datetime | None]
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
 
-    conversation: Mapped["Conversation"] = relationship()  # noqa: F821
+    conversation: Mapped["Conversation"] = relationship()

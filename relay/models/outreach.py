@@ -2,11 +2,15 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, StrEnumColumn, Timestamps, utcnow
+
+if TYPE_CHECKING:  # for the relationships' annotations only: the models import each other
+    from relay.models.conversation import Message
 
 
 class OutreachKind(StrEnum):
@@ -39,6 +43,9 @@ class OutreachState(StrEnum):
     CANCELLED = "cancelled"  # the plan no longer wants it
 
 
+# Why a row was skipped, cancelled or failed: the planner's and the sender's codes, Twilio's error codes.
+ERROR_CODE_LENGTH = 32
+
 # Rows planned from an appointment's state; every other kind follows the referral.
 APPOINTMENT_KINDS = frozenset({OutreachKind.CONFIRMATION, OutreachKind.REMINDER})
 REFERRAL_KINDS = frozenset(OutreachKind) - APPOINTMENT_KINDS
@@ -66,7 +73,7 @@ class PlannedOutreach(Timestamps, Base):
     )
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(ERROR_CODE_LENGTH))
     # Execution bookkeeping (scheduler/): tries so far, when the next retry may
     # go, when it was handed to Twilio, and the stored outbound message.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -75,7 +82,7 @@ class PlannedOutreach(Timestamps, Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
     # Set together with a new message, so that a batch can store both in one flush.
-    message: Mapped["Message | None"] = relationship()  # noqa: F821
+    message: Mapped["Message | None"] = relationship()
 
 
 class ReviewRating(Base):

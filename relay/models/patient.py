@@ -1,11 +1,15 @@
 """Patients and the ledger of their SMS consent."""
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, Timestamps, utcnow
+
+if TYPE_CHECKING:  # for the relationships' annotations only: the models import each other
+    from relay.models.referral import Referral
 
 
 class Patient(Timestamps, Base):
@@ -23,9 +27,7 @@ class Patient(Timestamps, Base):
     sms_consent: Mapped[bool] = mapped_column(default=False)
     sms_consent_changed_at: Mapped[datetime | None]
 
-    referrals: Mapped[list["Referral"]] = relationship(  # noqa: F821
-        back_populates="patient", order_by="Referral.id"
-    )
+    referrals: Mapped[list["Referral"]] = relationship(back_populates="patient", order_by="Referral.id")
 
 
 class ConsentEvent(Base):

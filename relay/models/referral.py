@@ -2,12 +2,18 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relay.models.base import Base, StrEnumColumn, Timestamps
+
+if TYPE_CHECKING:  # for the relationships' annotations only: the models import each other
+    from relay.models.clinic import ReferringProvider
+    from relay.models.patient import Patient
+    from relay.models.specialist import Specialist
 
 
 class ReferralType(StrEnum):
@@ -88,9 +94,9 @@ class Referral(Timestamps, Base):
     authorization_submitted_on: Mapped[date | None]
     authorization_reference: Mapped[str | None] = mapped_column(String(64))
 
-    patient: Mapped["Patient"] = relationship(back_populates="referrals")  # noqa: F821
-    specialist: Mapped["Specialist"] = relationship()  # noqa: F821
-    referring_provider: Mapped["ReferringProvider | None"] = relationship()  # noqa: F821
+    patient: Mapped["Patient"] = relationship(back_populates="referrals")
+    specialist: Mapped["Specialist"] = relationship()
+    referring_provider: Mapped["ReferringProvider | None"] = relationship()
     appointments: Mapped[list["Appointment"]] = relationship(back_populates="referral", order_by="Appointment.start_at")
 
     @property
@@ -119,6 +125,7 @@ class Appointment(Timestamps, Base):
     version: Mapped[int] = mapped_column(default=1)
 
     referral: Mapped[Referral] = relationship(back_populates="appointments")
-    specialist: Mapped["Specialist"] = relationship()  # noqa: F821
+    specialist: Mapped["Specialist"] = relationship()
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    # Read-only (SQLAlchemy copies it): a class attribute shared by every instance must not be mutable.
+    __mapper_args__ = MappingProxyType({"version_id_col": version})

@@ -15,6 +15,14 @@ def _migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision(args: argparse.Namespace) -> int:
+    from relay.ops.migrate import make_revision, upgrade
+
+    upgrade()  # autogenerate compares the models with a database at head
+    print(f"wrote {make_revision(args.message)}: read it, then commit it")
+    return 0
+
+
 def _seed_demo(args: argparse.Namespace) -> int:
     from relay.core.db import session_scope
     from relay.demo.demo_file import SeedError, default_demo_file
@@ -80,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(run=_migrate)
+
+    revision = commands.add_parser("revision", help="write a new migration for what the models changed")
+    revision.add_argument("message", help='what it does, e.g. "add console sessions"')
+    revision.set_defaults(run=_revision)
 
     seed = commands.add_parser("seed-demo", help="load the demo clinic (idempotent)")
     seed.add_argument("--file", help="demo file (default: ../shared/demo/clinic.yaml, else the bundled copy)")

@@ -23,5 +23,19 @@ def upgrade(database_url: str | None = None) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-def make_revision(message: str, database_url: str | None = None) -> None:
-    command.revision(alembic_config(database_url), message=message, autogenerate=True)
+def make_revision(message: str, *, database_url: str | None = None, directory: Path | None = None) -> Path:
+    """Write a new migration for what the models have and the database (at head) lacks; its path.
+
+    `relay revision "add console sessions"`, after changing a model: Alembic
+    compares the models with the migrated database and writes the operations
+    into relay/migrations/versions/ (or `directory`), to be read and committed.
+    """
+    config = alembic_config(database_url)
+    if directory is not None:  # the existing revisions stay where they are: the new one follows them
+        config.set_main_option("version_locations", f"{MIGRATIONS_DIR / 'versions'} {directory}")
+    script = command.revision(
+        config, message=message, autogenerate=True, version_path=str(directory) if directory else None
+    )
+    if script is None or isinstance(script, list):
+        raise RuntimeError("Alembic wrote no single revision")  # one head, one revision: never seen otherwise
+    return Path(script.path)

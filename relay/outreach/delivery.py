@@ -22,14 +22,15 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from relay.core.db import changed_rows
 from relay.models import Message, PlannedOutreach
 from relay.models.conversation import DeliveryStatus
-from relay.models.outreach import OutreachState
+from relay.models.outreach import ERROR_CODE_LENGTH, OutreachState
 from relay.outreach import outcomes
 
 log = logging.getLogger("relay.scheduler.delivery")
 
-_RANKS = {
+_RANKS: dict[str, int] = {
     DeliveryStatus.PENDING: 0,
     DeliveryStatus.NOT_SENT: 0,
     DeliveryStatus.DEV_OUTBOX: 1,
@@ -44,8 +45,6 @@ _RANKS = {
 FINAL = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELED, DeliveryStatus.READ})
 FAILURES = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
 KNOWN = frozenset(_RANKS) | FINAL
-# What fits the row's error_code column; Twilio's codes are five digits, anything longer is cut, not refused.
-ERROR_CODE_LENGTH = PlannedOutreach.__table__.c.error_code.type.length
 
 
 def may_move(current: str | None, new: str) -> bool:
@@ -74,15 +73,17 @@ def record_status(session: Session, *, sid: str, status: str, error_code: int | 
         log.warning("status callback sid=%s: unknown status %r ignored", sid, status)
         return True
     if message_id is not None:
-        moved = session.execute(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                or_(Message.delivery_status.is_(None), Message.delivery_status.in_(_sources(status))),
+        moved = changed_rows(
+            session.execute(
+                update(Message)
+                .where(
+                    Message.id == message_id,
+                    or_(Message.delivery_status.is_(None), Message.delivery_status.in_(_sources(status))),
+                )
+                .values(delivery_status=status)
+                .execution_options(synchronize_session=False)
             )
-            .values(delivery_status=status)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         log.info("status sid=%s %s%s", sid, status, "" if moved else " (stale, kept)")
     if outreach_id is not None:
         _move_outreach(session, outreach_id, status=status, error_code=error_code, now=now)
@@ -95,12 +96,11 @@ def _move_outreach(session: Session, outreach_id: int, *, status: str, error_cod
         return
     if status not in FAILURES:
         return  # queued/sending/sent: the row is already `sent`
-    label = str(error_code) if error_code else status
-    if not _conditional(
-        session, outreach_id, state=OutreachState.FAILED, error_code=label[:ERROR_CODE_LENGTH], updated_at=now
-    ):
+    # Twilio's codes are five digits; anything longer is cut to fit the column, not refused.
+    label = (str(error_code) if error_code else status)[:ERROR_CODE_LENGTH]
+    if not _conditional(session, outreach_id, state=OutreachState.FAILED, error_code=label, updated_at=now):
         return
-    outreach = session.get(PlannedOutreach, outreach_id)
+    outreach = session.get_one(PlannedOutreach, outreach_id)
     session.refresh(outreach)
     temporary = error_code in outcomes.TEMPORARY_CODES
     if temporary:
@@ -112,12 +112,10 @@ def _move_outreach(session: Session, outreach_id: int, *, status: str, error_cod
 
 def _conditional(session: Session, outreach_id: int, **values) -> bool:
     """Move the row on from `sent` only: delivered and failed are settled."""
-    return (
-        session.execute(
-            update(PlannedOutreach)
-            .where(PlannedOutreach.id == outreach_id, PlannedOutreach.state == OutreachState.SENT)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        == 1
+    moved = session.execute(
+        update(PlannedOutreach)
+        .where(PlannedOutreach.id == outreach_id, PlannedOutreach.state == OutreachState.SENT)
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
+    return changed_rows(moved) == 1

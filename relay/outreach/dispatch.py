@@ -34,7 +34,7 @@ def take_due_rows(now: datetime, *, batch_size: int) -> DueRows:
         or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
     )
     with session_scope() as session:
-        room = batch_size - session.scalar(select(func.count()).where(row.state == OutreachState.QUEUED))
+        room = batch_size - session.execute(select(func.count()).where(row.state == OutreachState.QUEUED)).scalar_one()
         ids = session.scalars(select(row.id).where(*due).order_by(row.due_at, row.id).limit(max(room, 0) + 1)).all()
         left_due = len(ids) > room
         ids = ids[: max(room, 0)]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from relay.core.db import changed_rows
 from relay.core.phones import mask
 from relay.core.settings import Settings, get_settings
 from relay.messaging.handoffs import open_handoff
@@ -68,7 +69,7 @@ def fail(outreach: PlannedOutreach, *, code: str, now: datetime) -> str:
 
 def opted_out_at_carrier(session: Session, outreach: PlannedOutreach, *, now: datetime) -> str:
     """21610: the number had texted STOP to Twilio. Record it, and drop the rest of the plan."""
-    patient = session.get(Patient, outreach.patient_id)
+    patient = session.get_one(Patient, outreach.patient_id)
     fail(outreach, code=str(UNSUBSCRIBED), now=now)
     # Recorded even if the ledger already says so: it is Twilio's evidence, with its time.
     consent.record_consent(session, phone=patient.phone, consented=False, source=f"twilio:{UNSUBSCRIBED}", now=now)
@@ -86,12 +87,12 @@ def cancel_pending(session: Session, *, patient_id: int, code: str, now: datetim
         .values(state=OutreachState.CANCELLED, error_code=code, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return changed_rows(result)
 
 
 def flag_number(session: Session, outreach: PlannedOutreach, *, code: int, now: datetime) -> str:
     """21211/21614/30006: the number cannot take texts. Staff must find a better one."""
-    patient = session.get(Patient, outreach.patient_id)
+    patient = session.get_one(Patient, outreach.patient_id)
     fail(outreach, code=str(code), now=now)
     conversation = conversations.find_or_open(session, phone=patient.phone, now=now)
     audit.record(

@@ -63,8 +63,8 @@ time; a later re-plan after an opt-in brings skipped no_consent rows back to
 `planned` if they are still wanted and still valid.
 """
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -110,15 +110,17 @@ class Audience:
     tz: str
     quiet_start: time
     quiet_end: time
+    # Parsed once: an import plans hundreds of thousands of rows for a handful of audiences.
+    zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _window: tuple[time, time] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Parsed once: an import plans hundreds of thousands of rows for a handful of audiences.
         object.__setattr__(self, "zone", ZoneInfo(self.tz))
         object.__setattr__(self, "_window", (clock(self.quiet_start), clock(self.quiet_end)))
 
     def allowed(self, moment: datetime) -> datetime:
         require_aware(moment, "moment")
-        return next_allowed_in(moment, *self._window, self.zone)
+        return next_allowed_in(moment, self._window[0], self._window[1], self.zone)
 
 
 @dataclass(frozen=True)
@@ -286,18 +288,29 @@ def planning_state(item: DesiredOutreach, *, consented: bool, now: datetime) -> 
 
 
 class ReferralLike(Protocol):
-    id: int
-    status: ReferralStatus
-    type: str
-    priority: str
-    authorization_status: str | None
+    """What the facts read of a referral: an ORM object, or a plain Core row in bulk planning."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> ReferralStatus: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def authorization_status(self) -> str | None: ...
 
 
 class AppointmentLike(Protocol):
-    id: int
-    status: AppointmentStatus
-    start_at: datetime
-    duration_minutes: int
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> AppointmentStatus: ...
+    @property
+    def start_at(self) -> datetime: ...
+    @property
+    def duration_minutes(self) -> int: ...
 
 
 def referral_facts_from(
@@ -305,15 +318,14 @@ def referral_facts_from(
     *,
     since: datetime,
     actor: str | None,
-    appointments: list[AppointmentLike],
+    appointments: Sequence[AppointmentLike],
     audience: Audience,
 ) -> ReferralFacts:
     """The facts from what was read (ORM objects or plain rows); `appointments` by start time, then id."""
     completed = [a for a in appointments if a.status == AppointmentStatus.COMPLETED]
     # The appointment the status is about: the visit for a completed referral, else the latest.
-    subject = (
-        completed[-1] if completed and referral.status == ReferralStatus.COMPLETED else (appointments or [None])[-1]
-    )
+    latest = appointments[-1] if appointments else None
+    subject = completed[-1] if completed and referral.status == ReferralStatus.COMPLETED else latest
     visit_end = None
     if completed:
         visit_end = completed[-1].start_at + timedelta(minutes=completed[-1].duration_minutes)
@@ -331,10 +343,14 @@ def referral_facts_from(
 
 
 class EventLike(Protocol):
-    action: str
-    details: dict | None
-    at: datetime
-    actor: str
+    @property
+    def action(self) -> str: ...
+    @property
+    def details(self) -> dict | None: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
 
 
 def status_entry(
@@ -361,6 +377,8 @@ def status_entry(
 def _reminder_time(reminder: Reminder, start: datetime, zone: ZoneInfo) -> datetime:
     if reminder.hours_before is not None:
         return start - timedelta(hours=reminder.hours_before)
+    if reminder.days_before is None or reminder.at is None:
+        raise ValueError(f"reminder {reminder.name!r} has no rule")  # the cadence file's validation refuses this
     day = start.astimezone(zone).date() - timedelta(days=reminder.days_before)
     return wall_clock(day, reminder.at, zone)
 

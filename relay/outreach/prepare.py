@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from relay.messaging.handoffs import open_handoff
 from relay.models import Message, Patient, PlannedOutreach
 from relay.models.conversation import DeliveryStatus
-from relay.models.handoff import HandoffPriority
 from relay.models.outreach import OutreachChannel, OutreachState
 from relay.outreach.cadence import daily_cap
 from relay.outreach.quiet_hours import next_allowed
@@ -52,7 +51,7 @@ class ReadyToSend:
 def prepare(
     session: Session, outreach: PlannedOutreach, now: datetime, facts: RowFacts | BatchFacts
 ) -> ReadyToSend | str:
-    patient = session.get(Patient, outreach.patient_id)
+    patient = session.get_one(Patient, outreach.patient_id)
     clinic = session_clinic(session)
     if outreach.channel == OutreachChannel.STAFF:
         return _open_staff_handoff(session, outreach, patient, now, facts)
@@ -106,7 +105,6 @@ def _open_staff_handoff(
         session,
         conversation=conversation,
         reason="referral_leakage",
-        priority=HandoffPriority.NORMAL,
         referral_id=outreach.referral_id,
         now=now,
     )

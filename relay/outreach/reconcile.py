@@ -14,7 +14,7 @@ subject's plan?
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -125,8 +125,8 @@ def referral_facts(
     rows: Iterable[PlannedOutreach] | None = None,
 ) -> ReferralFacts:
     since, actor = _status_entry(session, referral, now=now, rows=rows)
-    return referral_facts_from(referral, since=since, actor=actor, appointments=_appointments(session, referral),
-                           audience=audience)  # fmt: skip
+    appointments = _appointments(session, referral)
+    return referral_facts_from(referral, since=since, actor=actor, appointments=appointments, audience=audience)
 
 
 def audience_of(session: Session, patient: Patient, cadence: Cadence) -> Audience:
@@ -160,26 +160,35 @@ def _reconcile(
 
 
 class RowLike(Protocol):
-    id: int
-    idempotency_key: str
-    state: str
-    error_code: str | None
+    """What the diff reads of an existing row: an ORM row here, a plain Core row in bulk planning."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def idempotency_key(self) -> str: ...
+    @property
+    def state(self) -> OutreachState: ...
+    @property
+    def error_code(self) -> str | None: ...
+
+
+Row = TypeVar("Row", bound=RowLike)
 
 
 @dataclass
-class Diff:
+class Diff(Generic[Row]):
     """What reconciling a subject's desired plan with its rows comes to."""
 
-    new: list[tuple[DesiredOutreach, str, str | None]]  # (item, state, error_code) of rows to add
-    no_consent: list[RowLike]  # pending rows to set aside: the patient has opted out
-    revived: list[tuple[RowLike, DesiredOutreach]]  # rows set aside earlier and wanted again
-    superseded: list[RowLike]  # pending rows no longer wanted
+    new: list[tuple[DesiredOutreach, OutreachState, str | None]]  # (item, state, error_code) of rows to add
+    no_consent: list[Row]  # pending rows to set aside: the patient has opted out
+    revived: list[tuple[Row, DesiredOutreach]]  # rows set aside earlier and wanted again
+    superseded: list[Row]  # pending rows no longer wanted
 
 
-def diff_rows(desired: list[DesiredOutreach], existing: Iterable[RowLike], *, consented: bool, now: datetime) -> Diff:
+def diff_rows(desired: list[DesiredOutreach], existing: Iterable[Row], *, consented: bool, now: datetime) -> Diff[Row]:
     existing = list(existing)
     by_key = {row.idempotency_key: row for row in existing}
-    diff = Diff(new=[], no_consent=[], revived=[], superseded=[])
+    diff: Diff[Row] = Diff(new=[], no_consent=[], revived=[], superseded=[])
     for item in desired:
         state, code = planning_state(item, consented=consented, now=now)
         row = by_key.get(item.idempotency_key)
@@ -198,7 +207,7 @@ def diff_rows(desired: list[DesiredOutreach], existing: Iterable[RowLike], *, co
     return diff
 
 
-def new_row(item: DesiredOutreach, state: str, code: str | None, *, patient_id: int, referral_id: int,
+def new_row(item: DesiredOutreach, state: OutreachState, code: str | None, *, patient_id: int, referral_id: int,
              language: str) -> dict:  # fmt: skip
     return {
         "kind": item.kind,

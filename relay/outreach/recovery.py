@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from relay.core.db import session_scope
+from relay.core.db import changed_rows, session_scope
 from relay.core.phones import mask
 from relay.core.settings import Settings, get_settings
 from relay.messaging.handoffs import open_handoff
@@ -98,7 +98,7 @@ def _resolve_one(session: Session, outreach_id: int, *, now: datetime, settings:
               sent_at=message.created_at, updated_at=now)  # fmt: skip
         result.confirmed.append(outreach_id)
         return
-    patient = session.get(Patient, outreach.patient_id)
+    patient = session.get_one(Patient, outreach.patient_id)
     try:
         found = find_sent(
             to=patient.phone,
@@ -177,4 +177,4 @@ def _take(session: Session, outreach_id: int, seen_at: datetime, **values) -> bo
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return changed.rowcount == 1
+    return changed_rows(changed) == 1

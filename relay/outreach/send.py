@@ -45,14 +45,14 @@ from rq.timeouts import BaseTimeoutException
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from relay.core.db import session_scope
+from relay.core.db import changed_rows, session_scope
 from relay.core.phones import mask
 from relay.core.redis_conn import get_redis
 from relay.core.settings import get_settings
 from relay.messaging.rate_limit import SenderRateLimiter
 from relay.messaging.sms_sender import SmsGateway, SmsLookupUnavailable, SmsSendError, find_sent
 from relay.models import Message, PlannedOutreach, utcnow
-from relay.models.base import UTCDateTime
+from relay.models.base import UTCDateTime, table_of
 from relay.models.conversation import DeliveryStatus
 from relay.models.outreach import OutreachState
 from relay.outreach import outcomes
@@ -298,7 +298,7 @@ def _owned(session: Session, outreach_id: int) -> PlannedOutreach | None:
 
 def _record_sent(session: Session, sends: list[_Sent]) -> dict[int, str]:
     """Twilio has these messages: their SIDs on the messages, the rows `sent`. Two statements for the lot."""
-    messages, rows = Message.__table__, PlannedOutreach.__table__
+    messages, rows = table_of(Message), table_of(PlannedOutreach)
     session.execute(
         update(messages)
         .where(messages.c.id == bindparam("message"))
@@ -306,19 +306,21 @@ def _record_sent(session: Session, sends: list[_Sent]) -> dict[int, str]:
         [{"message": sent.message_id, "sid": sent.sid, "status": sent.status} for sent in sends],
     )
     at = bindparam("at", type_=UTCDateTime())
-    recorded = session.execute(
-        update(rows)
-        .where(rows.c.id == bindparam("outreach"), rows.c.state == OutreachState.SENDING)
-        .values(
-            state=OutreachState.SENT,
-            twilio_sid=bindparam("sid"),
-            sent_at=at,
-            error_code=None,
-            next_attempt_at=None,
-            updated_at=at,
-        ),
-        [{"outreach": sent.outreach_id, "sid": sent.sid, "at": sent.at} for sent in sends],
-    ).rowcount
+    recorded = changed_rows(
+        session.execute(
+            update(rows)
+            .where(rows.c.id == bindparam("outreach"), rows.c.state == OutreachState.SENDING)
+            .values(
+                state=OutreachState.SENT,
+                twilio_sid=bindparam("sid"),
+                sent_at=at,
+                error_code=None,
+                next_attempt_at=None,
+                updated_at=at,
+            ),
+            [{"outreach": sent.outreach_id, "sid": sent.sid, "at": sent.at} for sent in sends],
+        )
+    )
     unrecorded: set[int] = set()
     if recorded != len(sends):  # some row is no longer ours: find which
         ids = [sent.outreach_id for sent in sends]
@@ -341,7 +343,7 @@ def _refused(session: Session, outreach_id: int, prepared: ReadyToSend, exc: Sms
         return "refused:unrecorded"
     label = outcomes.error_code(exc.code, exc.status)
     outcome = outcomes.after_refusal(session, outreach, code=exc.code, label=label, temporary=exc.retryable, now=now)
-    message = session.get(Message, prepared.message_id)
+    message = session.get_one(Message, prepared.message_id)
     message.delivery_status = (
         DeliveryStatus.NOT_SENT if outreach.state == OutreachState.PLANNED else DeliveryStatus.FAILED
     )
@@ -355,6 +357,6 @@ def _give_back(session: Session, outreach_id: int, prepared: ReadyToSend, when: 
     if outreach is None:
         return "rate_limited:unrecorded"
     outreach.state, outreach.next_attempt_at = OutreachState.PLANNED, when
-    session.get(Message, prepared.message_id).delivery_status = DeliveryStatus.NOT_SENT
+    session.get_one(Message, prepared.message_id).delivery_status = DeliveryStatus.NOT_SENT
     log.info("outreach %s: rate limited, back to the plan", outreach_id)
     return "rate_limited"

@@ -54,14 +54,14 @@ class RowFacts:
         sending = and_(
             row.state == OutreachState.SENDING, row.id < outreach.id, row.updated_at >= start, row.updated_at < end
         )
-        return self.session.scalar(
+        return self.session.execute(
             select(func.count()).where(
                 row.patient_id == outreach.patient_id,
                 row.channel == OutreachChannel.SMS,
                 row.id != outreach.id,
                 or_(sent, sending),
             )
-        )
+        ).scalar_one()
 
     def conversation(self, patient: Patient, *, now: datetime) -> Conversation:
         return conversations.find_or_open(self.session, phone=patient.phone, now=now, patient=patient)
@@ -87,7 +87,7 @@ class BatchFacts:
     def __init__(self, session: Session, rows: list[PlannedOutreach], *, now: datetime) -> None:
         self.session = session
         self._held = _load_subjects(session, rows)  # the identity map keeps only what is referred to
-        patients = {row.patient_id: session.get(Patient, row.patient_id) for row in rows}
+        patients = {row.patient_id: session.get_one(Patient, row.patient_id) for row in rows}
         phones = {patient.phone for patient in patients.values()}
         self._latest_consent: dict[str, ConsentEvent] = {}
         for event in session.scalars(
@@ -102,7 +102,8 @@ class BatchFacts:
         }
         row = PlannedOutreach
         since = now - self._DAY_HORIZON
-        self._today: dict[int, list[tuple[int, str, datetime | None, datetime]]] = defaultdict(list)
+        # patient -> (row id, sent or still sending, when it was sent or claimed)
+        self._today: dict[int, list[tuple[int, bool, datetime]]] = defaultdict(list)
         for outreach_id, patient_id, state, sent_at, updated_at in session.execute(
             select(row.id, row.patient_id, row.state, row.sent_at, row.updated_at).where(
                 row.patient_id.in_(patients),
@@ -112,7 +113,8 @@ class BatchFacts:
                     and_(row.state == OutreachState.SENDING, row.updated_at >= since)),
             )
         ):  # fmt: skip
-            self._today[patient_id].append((outreach_id, state, sent_at, updated_at))
+            sent = state in SENT_STATES
+            self._today[patient_id].append((outreach_id, sent, sent_at if sent and sent_at else updated_at))
         self._going: dict[int, list[int]] = defaultdict(list)  # patient -> rows of this batch that will be sent
 
     def opted_out(self, patient: Patient) -> bool:
@@ -127,11 +129,11 @@ class BatchFacts:
         """
         start, end = local_day(now, zone)
         count = 0
-        for outreach_id, state, sent_at, updated_at in self._today.get(outreach.patient_id, ()):
-            if state in SENT_STATES:
-                count += start <= sent_at < end
+        for outreach_id, sent, at in self._today.get(outreach.patient_id, ()):
+            if sent:
+                count += start <= at < end
             else:
-                count += outreach_id < outreach.id and start <= updated_at < end
+                count += outreach_id < outreach.id and start <= at < end
         return count + sum(1 for other in self._going.get(outreach.patient_id, ()) if other < outreach.id)
 
     def conversation(self, patient: Patient, *, now: datetime) -> Conversation:

@@ -212,7 +212,12 @@ def compose(session: Session, outreach: PlannedOutreach) -> str:
     """The body, for a row the caller has just found still applies (the sender checks that first)."""
     language = language_of(outreach.language)
     appointment = session.get(Appointment, outreach.appointment_id) if outreach.appointment_id else None
-    referral = appointment.referral if appointment is not None else session.get(Referral, outreach.referral_id)
+    if appointment is not None:
+        referral = appointment.referral
+    elif outreach.referral_id is not None:
+        referral = session.get_one(Referral, outreach.referral_id)
+    else:
+        raise ValueError(f"outreach {outreach.id} names neither an appointment nor a referral to word")
     template = outreach.template
     if template == "appointment_reminder" and appointment is not None and appointment.status == "confirmed":
         template = "appointment_reminder_confirmed"

@@ -91,28 +91,27 @@ def change_referral_status(
     authorization = _checked_authorization(authorization)
     current = referral.status
     allowed = allowed_transitions(session, referral)
-    if status != current:
-        status = _check(session, referral=referral, status=status, allowed=allowed)
-    if authorization and authorization.get("status") == AuthorizationStatus.DENIED and status in _NOT_WITH_DENIED:
+    target = current if status == current else _check(session, referral=referral, status=status, allowed=allowed)
+    if authorization and authorization.get("status") == AuthorizationStatus.DENIED and target in _NOT_WITH_DENIED:
         raise InvalidTransition(
-            current, status, allowed, f"a denied authorization can't make the referral {status.replace('_', ' ')}"
+            current, target, allowed, f"a denied authorization can't make the referral {target.replace('_', ' ')}"
         )
 
     with session.begin_nested():
         if authorization:
             _apply_authorization(referral, authorization)
-        if status != current:
-            _settle_appointment(session, referral=referral, status=status, now=now, actor=actor)
-            referral.status = status
+        if target != current:
+            _settle_appointment(session, referral=referral, status=target, now=now, actor=actor)
+            referral.status = target
         session.flush()
-        if status != current or authorization:
-            details: dict = {"from": current, "to": status}
+        if target != current or authorization:
+            details: dict = {"from": current, "to": target}
             if authorization and "status" in authorization:
                 details["authorization_status"] = authorization["status"]
             audit.record(
                 session,
                 actor=actor,
-                action="referral.status_changed" if status != current else "referral.authorization_updated",
+                action="referral.status_changed" if target != current else "referral.authorization_updated",
                 patient_id=referral.patient_id,
                 referral_id=referral.id,
                 details=details,

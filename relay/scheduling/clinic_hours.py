@@ -42,7 +42,8 @@ def parse_hours(text: str) -> list[OpeningBlock]:
     blocks: list[OpeningBlock] = []
     position = 0
     while position < len(text):
-        position = _SEPARATOR.match(text, position).end()
+        separators = _SEPARATOR.match(text, position)  # matches an empty run too
+        position = separators.end() if separators else position
         if position >= len(text):
             break
         found = _BLOCK.match(text, position)

@@ -81,13 +81,16 @@ class TimeWindow:
 def parse_time_request(text: str, *, now: datetime, tz: str) -> TimeWindow | None:
     """The window of time `text` asks for, or None when it asks for no time at all."""
     require_aware(now, "now")
-    local_now = now.astimezone(ZoneInfo(tz))
+    zone = ZoneInfo(tz)
+    local_now = now.astimezone(zone)
     words = _Words(_normalise(text))
     clock = _read_clock(words)
     days = _read_days(words, local_now, clock)
-    if days is None and clock is None:
-        return _asap_window(local_now) if _ASAP.search(words.original) else None
-    return _build_window(days or _soon(local_now, clock), clock, local_now)
+    if days is None:
+        if clock is None:
+            return _asap_window(local_now) if _ASAP.search(words.original) else None
+        days = _soon(local_now, clock)
+    return _build_window(days, clock, local_now, zone)
 
 
 # --- reading the text --------------------------------------------------------
@@ -199,8 +202,8 @@ def _combine_clocks(found: list[_Clock]) -> _Clock:
         return _Clock(exact=exact.exact, label=exact.label, plural=exact.label, tonight=tonight)
     combined = found[0]
     for other in found[1:]:
-        start = max(combined.part[0], other.part[0])
-        end = min(combined.part[1], other.part[1])
+        start = max(_span(combined)[0], _span(other)[0])
+        end = min(_span(combined)[1], _span(other)[1])
         if start < end:
             combined = _Clock(
                 part=(start, end),
@@ -214,6 +217,11 @@ def _combine_clocks(found: list[_Clock]) -> _Clock:
         named_part=combined.named_part,
         tonight=tonight,
     )
+
+
+def _span(clock: _Clock) -> tuple[time, time]:
+    """The stretch of the day a clock without an exact time stands for (all of it if it names none)."""
+    return clock.part or (time.min, END_OF_DAY)
 
 
 def _clock_time(fragment: str, meridiem: str | None = None) -> time | None:
@@ -245,7 +253,8 @@ def _clock_range(first: str, second: str) -> tuple[time, time] | None:
     if end is None:
         return None
     # "2-4pm": the meridiem written once applies to both, unless that runs backwards ("11-1pm").
-    shared = _CLOCK.fullmatch(second.strip())["ap"]
+    second_match = _CLOCK.fullmatch(second.strip())
+    shared = second_match["ap"] if second_match else None
     start = _clock_time(first, shared)
     if start is not None and start >= end:
         start = _clock_time(first)
@@ -441,8 +450,7 @@ def _at(day: date, moment: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, moment, tzinfo=zone)
 
 
-def _build_window(days: _Days, clock: _Clock | None, local_now: datetime) -> TimeWindow:
-    zone = local_now.tzinfo
+def _build_window(days: _Days, clock: _Clock | None, local_now: datetime, zone: ZoneInfo) -> TimeWindow:
     first, last = days.dates[0], days.dates[-1]
     part = clock.part if clock is not None else None
     preferred = None
@@ -460,17 +468,17 @@ def _build_window(days: _Days, clock: _Clock | None, local_now: datetime) -> Tim
         start=start,
         end=end,
         preferred=preferred,
-        label=_window_label(days, clock, preferred),
+        label=_window_label(days, clock, preferred, zone),
         part_of_day=part,
         days=None if stretch else days.dates,
     )
 
 
-def _window_label(days: _Days, clock: _Clock | None, preferred: datetime | None) -> str:
+def _window_label(days: _Days, clock: _Clock | None, preferred: datetime | None, zone: ZoneInfo) -> str:
     if clock is None:
         return days.label
     if preferred is not None and len(days.dates) == 1:
-        return format_when(preferred, preferred.tzinfo.key)
+        return format_when(preferred, zone.key)
     if days.soon:
         return f"any {clock.label}" if clock.named_part else f"any day {clock.label}"
     return f"{days.label} {clock.plural if days.is_range else clock.label}"

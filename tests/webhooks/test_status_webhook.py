@@ -94,6 +94,18 @@ def test_a_failure_is_final(api_client, sent_outreach):
     assert _state(sent_outreach) == ("failed", "30007", "undelivered")
 
 
+@pytest.mark.parametrize(
+    ("code", "stored"),
+    [
+        ("12345678901234567890", "12345678901234567890"),  # 20 digits: kept whole, the column takes 32
+        ("9" * 40, "9" * 32),  # longer than the column: cut to fit it, never an error
+    ],
+)
+def test_a_long_error_code_is_kept_as_far_as_the_column_goes(api_client, sent_outreach, code, stored):
+    assert post_status(api_client, callback("undelivered", ErrorCode=code)).status_code == 204
+    assert _state(sent_outreach) == ("failed", stored, "undelivered")
+
+
 def test_unreachable_handset_is_tried_again_later_with_a_new_message(api_client, sent_outreach):
     assert post_status(api_client, callback("undelivered", ErrorCode="30003")).status_code == 204
     with session_scope() as session:

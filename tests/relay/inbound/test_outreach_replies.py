@@ -55,6 +55,23 @@ def test_maria_gets_her_confirmation_in_spanish(api_client):
     assert "confirmada" in _reply(api_client, MARIA, "c")
 
 
+@pytest.mark.parametrize("stored", ["es-MX", "ES_us", "es"])
+def test_a_regional_spanish_code_gets_the_confirmation_in_spanish_dates_and_all(api_client, stored):
+    """One decision of a patient's language: the planner's Spanish reminder, and Spanish answers to "C"."""
+    from relay.language.languages import Language
+    from relay.models import Patient
+
+    with session_scope() as session:
+        session.scalars(select(Patient).filter_by(phone=MARIA)).one().language = stored
+    _sent("reminder", "RF-2011")
+    reply = _reply(api_client, MARIA, "C")
+    with session_scope() as session:
+        appointment = session.scalars(select(Referral).filter_by(external_id="RF-2011")).one().current_appointment
+        assert appointment.status == "confirmed"
+        spanish_when = format_when(appointment.start_at, "America/Chicago", Language.ES)
+    assert reply.startswith("Gracias, su cita con") and spanish_when in reply
+
+
 def test_r_after_a_reminder_counts_as_verified_and_goes_to_the_bot(api_client):
     _sent("reminder", "RF-2001")
     assert _reply(api_client, JAMES, "R") == RASA_DOWN_REPLY  # handed on to the model
