@@ -1,5 +1,6 @@
 """What every action needs: the conversation behind Rasa's opaque sender id, and yes/no questions."""
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -35,8 +36,12 @@ def clinic_contact() -> dict[str, str]:
         return {"clinic_name": clinic.name, "clinic_phone": pretty(clinic.sms_number)}
 
 
-class YesNoFormValidation(FormValidationAction):
-    """A form that asks one yes/no question, and acts on a yes (`on_yes`) before the form ends."""
+class YesNoFormValidation(FormValidationAction, ABC):
+    """A form that asks one yes/no question, and acts on a yes (`on_yes`) before the form ends.
+
+    Abstract, so that the action server, which registers every Action subclass it
+    can instantiate, leaves this base alone.
+    """
 
     def read_answer(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         if value is None or value in (ANSWERED_YES, ANSWERED_NO):
@@ -49,5 +54,5 @@ class YesNoFormValidation(FormValidationAction):
             self.on_yes(tracker)
         return {slot: ANSWERED_YES if answer else ANSWERED_NO}
 
-    def on_yes(self, tracker: Tracker) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def on_yes(self, tracker: Tracker) -> None: ...

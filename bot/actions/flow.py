@@ -5,6 +5,7 @@ referral (else ask) -> the request's own handler. A form interrupts the flow;
 `action_resume_request` picks it up again from the `pending_request` slot.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,11 +128,20 @@ def _verify_unprompted_dob(ctx: Context) -> bool:
     return check_dob(ctx.session, conversation=ctx.conversation, text=text, now=ctx.now).outcome == "verified"
 
 
-class RequestAction(Action):
-    """An action that starts one kind of request."""
+class RequestAction(Action, ABC):
+    """An action that starts one kind of request; each subclass names its request and its action.
 
-    request = "status"
-    action_name = ""
+    Abstract, so that the action server, which registers every Action subclass it
+    can instantiate, leaves this base alone.
+    """
+
+    @property
+    @abstractmethod
+    def request(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def action_name(self) -> str: ...
 
     def name(self) -> str:
         return self.action_name
