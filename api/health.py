@@ -22,7 +22,7 @@ def _check_database() -> str:
     try:
         with session_scope() as session:
             session.execute(text("SELECT 1"))
-    except Exception as exc:
+    except Exception as exc:  # any failure means "down", reported by type only
         return f"down ({type(exc).__name__})"
     return "ok"
 
@@ -30,7 +30,7 @@ def _check_database() -> str:
 def _check_redis() -> str:
     try:
         get_redis().ping()
-    except Exception as exc:
+    except Exception as exc:  # likewise
         return f"down ({type(exc).__name__})"
     return "ok"
 

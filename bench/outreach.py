@@ -361,7 +361,7 @@ def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
         try:
             if check():
                 return
-        except Exception:
+        except Exception:  # not up yet
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:
@@ -823,7 +823,7 @@ def _bare_sender_child() -> None:
             time.sleep(max(0.0, start_at + offset - time.time()))
         try:
             messages.create(to=phone, from_=CLINIC_NUMBER, body=BARE_BODY, status_callback=callback)
-        except Exception:
+        except Exception:  # counted and reported
             errors += 1
     _reply(errors)
 

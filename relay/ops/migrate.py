@@ -1,5 +1,6 @@
 """Run Alembic from code, so `relay migrate` needs no alembic.ini in the cwd."""
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -32,7 +33,8 @@ def make_revision(message: str, *, database_url: str | None = None, directory: P
     """
     config = alembic_config(database_url)
     if directory is not None:  # the existing revisions stay where they are: the new one follows them
-        config.set_main_option("version_locations", f"{MIGRATIONS_DIR / 'versions'} {directory}")
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_locations", os.pathsep.join([str(MIGRATIONS_DIR / "versions"), str(directory)]))
     script = command.revision(
         config, message=message, autogenerate=True, version_path=str(directory) if directory else None
     )

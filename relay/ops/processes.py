@@ -32,7 +32,7 @@ def wait_for_redis(timeout: float = 30.0) -> None:
         try:
             get_redis().ping()
             return
-        except Exception as exc:
+        except Exception as exc:  # any failure means "not up yet"
             if time.monotonic() > deadline:
                 raise SystemExit(
                     f"Redis did not answer within {timeout:.0f}s (REDIS_URL={get_settings().redis_url})"

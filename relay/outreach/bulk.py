@@ -321,6 +321,7 @@ def _insert(session: Session, rows: Iterator[dict]) -> None:
         if driver_connection is None:
             raise RuntimeError("the session's connection has no driver connection")
         cursor = driver_connection.cursor()
+        # SQL built from our own table and column names, never from input.
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             copy.write_row(values(first))
             for row in rows:

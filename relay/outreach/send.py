@@ -124,7 +124,7 @@ def _prepare_together(claimed: list[int], now: datetime | None) -> dict[int, Rea
         # Committed: conversations, messages and rows, each table in a statement or two.
     except BaseTimeoutException:
         raise
-    except Exception as exc:
+    except Exception as exc:  # the rows are tried again one at a time, which finds the broken one
         log.warning("a batch of %s rows could not be prepared together (%s); one at a time",
                     len(claimed), type(exc).__name__)  # fmt: skip
         return None
@@ -150,7 +150,7 @@ def _one_at_a_time(claimed: list[int], now: datetime | None, recorder: "_SentRec
                 session.commit()  # the pending message is stored before it is sent
             except BaseTimeoutException:
                 raise  # RQ's job timeout ends the job; the sweep recovers what it leaves
-            except Exception as exc:
+            except Exception as exc:  # counted as an attempt, raised by the caller
                 session.rollback()
                 _count_broken_attempt(outreach_id, at)
                 results[outreach_id] = "error"

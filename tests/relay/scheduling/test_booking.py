@@ -345,7 +345,7 @@ def _race(first_referral: str, second_referral: str, pick) -> tuple[dict, dateti
                 live_appointment(session, referral=mine)
                 barrier.wait(timeout=30)
                 outcome[external_id] = book_slot(session, referral=mine, start_at=target, now=NOW, actor="bot").id
-        except Exception as exc:
+        except Exception as exc:  # the test inspects what each thread got
             outcome[external_id] = exc
 
     threads = [threading.Thread(target=contender, args=(r,)) for r in (first_referral, second_referral)]
