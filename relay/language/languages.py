@@ -14,9 +14,11 @@ class Language(StrEnum):
 
 
 DEFAULT_LANGUAGE = Language.EN
+# By code, read once: the planner asks for every patient of an import.
+_BY_CODE: dict[str, Language] = {language.value: language for language in Language}
 
 
 def language_of(stored: str | None) -> Language:
     """The language we have words in for a stored code: "es", "es-MX", "es_US" are Spanish; others English."""
     code = (stored or "").strip().replace("_", "-").split("-")[0].lower()
-    return Language(code) if code in set(Language) else DEFAULT_LANGUAGE
+    return _BY_CODE.get(code, DEFAULT_LANGUAGE)

@@ -59,12 +59,20 @@ class StrEnumColumn(TypeDecorator):
     def __init__(self, enum: type[StrEnum], length: int) -> None:
         super().__init__(length)
         self.enum = enum
+        # Plain dictionaries: the bulk planner reads and writes these columns for every row of an import.
+        self._members: dict[str, StrEnum] = {member.value: member for member in enum}
+        self._texts: dict[str, str] = {member.value: member.value for member in enum}
 
     def process_bind_param(self, value: str | None, dialect) -> str | None:
-        return None if value is None else self.enum(value).value
+        if value is None:
+            return None
+        try:
+            return self._texts[value]
+        except KeyError:
+            raise ValueError(f"{value!r} is not a {self.enum.__name__}") from None
 
     def process_result_value(self, value: str | None, dialect) -> StrEnum | None:
-        return None if value is None else self.enum(value)
+        return None if value is None else self._members[value]
 
 
 def utcnow() -> datetime:

@@ -14,7 +14,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Row, bindparam, func, inspect, or_, select, update
+from sqlalchemy import Column, ColumnElement, Row, String, bindparam, func, inspect, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from relay.core.clock import require_aware
@@ -166,10 +166,10 @@ class _RangeFacts:
             select(
                 referral.id,
                 referral.patient_id,
-                referral.status,
-                referral.type,
-                referral.priority,
-                referral.authorization_status,
+                _as_text(referral.status),
+                _as_text(referral.type),
+                _as_text(referral.priority),
+                _as_text(referral.authorization_status),
             )
             .where(in_range)
             .order_by(referral.id)
@@ -193,7 +193,7 @@ class _RangeFacts:
                 appointment.id,
                 appointment.referral_id,
                 appointment.start_at,
-                appointment.status,
+                _as_text(appointment.status),
                 appointment.duration_minutes,
             )
             .where(appointment.referral_id.between(low, high))
@@ -218,7 +218,7 @@ class _RangeFacts:
         referral_of = {a.id: a.referral_id for listed in appointments.values() for a in listed}
         referral_rows: defaultdict[int, list[AnyRow]] = defaultdict(list)
         appointment_rows: defaultdict[int, list[AnyRow]] = defaultdict(list)
-        in_range_rows = select(*_row_columns(), row.kind).where(row.referral_id.between(low, high))
+        in_range_rows = select(*_row_columns(), _as_text(row.kind)).where(row.referral_id.between(low, high))
         for plan_row in session.execute(in_range_rows).all():
             if plan_row.kind in REFERRAL_KINDS:
                 referral_rows[plan_row.referral_id].append(plan_row)
@@ -233,10 +233,20 @@ def _keys(rows: list[AnyRow]) -> list[str]:
     return [row.idempotency_key for row in rows]
 
 
-def _row_columns() -> tuple[Column[Any], ...]:
+def _as_text(column: Column[Any]) -> ColumnElement[Any]:
+    """A state or kind column read as the plain text it is stored as, under its own name.
+
+    A StrEnum member and its text compare and hash alike, so the plan is the
+    same; reading 100,000 rows' states as text skips a conversion per value
+    that cost a fifth of `replan_all`'s reading (make bench, SQLite).
+    """
+    return type_coerce(column, String()).label(column.key)
+
+
+def _row_columns() -> tuple[ColumnElement[Any], ...]:
     """What the diff needs of an existing row."""
     row = table_of(PlannedOutreach).c
-    return (row.id, row.referral_id, row.appointment_id, row.idempotency_key, row.state, row.error_code)
+    return (row.id, row.referral_id, row.appointment_id, row.idempotency_key, _as_text(row.state), row.error_code)
 
 
 def _stray_rows(session: Session) -> defaultdict[int, list[AnyRow]]:

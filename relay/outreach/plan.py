@@ -103,6 +103,13 @@ STATUS_ACTIONS = {
 }
 
 
+# The members the plan reads for every row, looked up once: on Python 3.11 each `Enum.MEMBER`
+# is a lookup through the enum's metaclass, which an import of 100,000 appointments pays millions of times.
+_SCHEDULED, _CONFIRMED = AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED
+_CONFIRMATION, _REMINDER = OutreachKind.CONFIRMATION, OutreachKind.REMINDER
+_SMS, _SKIPPED, _PLANNED = OutreachChannel.SMS, OutreachState.SKIPPED, OutreachState.PLANNED
+
+
 @dataclass(frozen=True)
 class Audience:
     """Where the patient is: the zone and quiet hours that decide when a text may go."""
@@ -163,30 +170,30 @@ def plan_appointment(facts: AppointmentFacts, cadence: Cadence, now: datetime) -
     start = facts.start_at.astimezone(UTC)
     stamp = _stamp(start)
     audience = facts.audience
-    reminder_validity, min_lead = cadence.validity(OutreachKind.REMINDER), cadence.min_lead
+    reminder_validity, min_lead = cadence.validity(_REMINDER), cadence.min_lead
     plan: list[DesiredOutreach] = []
-    if cadence.appointment.confirmation and facts.status == AppointmentStatus.SCHEDULED:
+    if cadence.appointment.confirmation and facts.status == _SCHEDULED:
         wanted = now.astimezone(UTC)
         due = audience.allowed(wanted)
         plan.append(
             DesiredOutreach(
-                kind=OutreachKind.CONFIRMATION,
+                kind=_CONFIRMATION,
                 template="appointment_confirmation",
                 due_at=due,
-                valid_until=_until(due, cadence.validity(OutreachKind.CONFIRMATION), start),
+                valid_until=_until(due, cadence.validity(_CONFIRMATION), start),
                 idempotency_key=f"confirmation:appt{facts.id}:{stamp}",
                 appointment_id=facts.id,
                 blocked=_blocked(wanted, due, latest=start, start=start),
             )
         )
     for reminder in cadence.appointment.reminders:
-        if facts.status == AppointmentStatus.CONFIRMED and not reminder.when_confirmed:
+        if facts.status == _CONFIRMED and not reminder.when_confirmed:
             continue
         wanted = _reminder_time(reminder, start, audience.zone)
         due = audience.allowed(wanted)
         plan.append(
             DesiredOutreach(
-                kind=OutreachKind.REMINDER,
+                kind=_REMINDER,
                 template="appointment_reminder",
                 due_at=due,
                 valid_until=_until(due, reminder_validity, start),
@@ -276,15 +283,15 @@ def plan_referral(facts: ReferralFacts, cadence: Cadence) -> list[DesiredOutreac
 
 def planning_state(item: DesiredOutreach, *, consented: bool, now: datetime) -> tuple[OutreachState, str | None]:
     """The state (and error_code) a new row for `item` starts in at `now`."""
-    if item.channel == OutreachChannel.SMS and not consented:
-        return OutreachState.SKIPPED, NO_CONSENT
+    if item.channel == _SMS and not consented:
+        return _SKIPPED, NO_CONSENT
     if item.blocked is not None:
-        return OutreachState.SKIPPED, item.blocked
-    if item.kind == OutreachKind.REMINDER and item.due_at < now:
-        return OutreachState.SKIPPED, PAST_DUE
+        return _SKIPPED, item.blocked
+    if item.kind == _REMINDER and item.due_at < now:
+        return _SKIPPED, PAST_DUE
     if item.valid_until is not None and item.valid_until <= now:
-        return OutreachState.SKIPPED, EXPIRED
-    return OutreachState.PLANNED, None
+        return _SKIPPED, EXPIRED
+    return _PLANNED, None
 
 
 class ReferralLike(Protocol):

@@ -159,6 +159,11 @@ def _reconcile(
     session.flush()
 
 
+# Read once: the diff runs for every row of an import (a member lookup costs a metaclass call on 3.11).
+_PLANNED = OutreachState.PLANNED
+_SET_ASIDE = frozenset({OutreachState.SKIPPED, OutreachState.CANCELLED})
+
+
 class RowLike(Protocol):
     """What the diff reads of an existing row: an ORM row here, a plain Core row in bulk planning."""
 
@@ -196,11 +201,7 @@ def diff_rows(desired: list[DesiredOutreach], existing: Iterable[Row], *, consen
             diff.new.append((item, state, code))
         elif code == NO_CONSENT and row.state in PENDING_STATES:
             diff.no_consent.append(row)
-        elif (
-            state == OutreachState.PLANNED
-            and row.state in (OutreachState.SKIPPED, OutreachState.CANCELLED)
-            and row.error_code in REVIVABLE_CODES
-        ):
+        elif state == _PLANNED and row.state in _SET_ASIDE and row.error_code in REVIVABLE_CODES:
             diff.revived.append((row, item))
     wanted = {item.idempotency_key for item in desired}
     diff.superseded = [row for row in existing if row.idempotency_key not in wanted and row.state in PENDING_STATES]
