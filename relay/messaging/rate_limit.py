@@ -28,7 +28,7 @@ from redis.exceptions import LockError
 
 from relay.core.phones import mask
 
-log = logging.getLogger("relay.scheduler.rate_limit")
+log = logging.getLogger("relay.messaging.rate_limit")
 
 KEY_PREFIX = "relay:sms-rate:"
 LOCK_TIMEOUT_SECONDS = 5  # a holder that dies frees the lock after this

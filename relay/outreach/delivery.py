@@ -28,7 +28,7 @@ from relay.models.conversation import DeliveryStatus
 from relay.models.outreach import ERROR_CODE_LENGTH, OutreachState
 from relay.outreach import outcomes
 
-log = logging.getLogger("relay.scheduler.delivery")
+log = logging.getLogger("relay.outreach.delivery")
 
 _RANKS: dict[str, int] = {
     DeliveryStatus.PENDING: 0,

@@ -20,7 +20,7 @@ from relay.models import Patient, PlannedOutreach
 from relay.models.outreach import PENDING_STATES, OutreachState
 from relay.records import audit, consent, conversations
 
-log = logging.getLogger("relay.scheduler")
+log = logging.getLogger("relay.outreach.outcomes")
 
 # Twilio error codes (API errors 2xxxx at create time, delivery errors 3xxxx in callbacks).
 UNSUBSCRIBED = 21610

@@ -223,7 +223,7 @@ def _send(outreach_id: int, prepared: ReadyToSend, now: datetime, recorder: "_Se
         found = _went_out_after_all(prepared, now) if exc.maybe_sent else None
         if found is _UNKNOWN:
             log.warning("outreach %s: send unconfirmed; left for the sweep to resolve", outreach_id)
-            return "unconfirmed"  # still `sending`, message pending: scheduler.sweep.resolve_stuck_sending
+            return "unconfirmed"  # still `sending`, message pending: relay.outreach.recovery
         if found is None:
             with session_scope() as session:
                 return _refused(session, outreach_id, prepared, exc, now)

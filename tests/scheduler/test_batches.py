@@ -188,7 +188,7 @@ def test_a_batch_reads_consent_from_the_ledger_and_reuses_open_conversations(day
     with session_scope() as session:
         consent.record_consent(session, phone=phone_of(CONSENTING[1]), consented=False, source="sms:STOP", now=now)
         talking = conversations.find_or_open(session, phone=phone_of(CONSENTING[2]), now=now).id
-    with caplog.at_level(logging.WARNING, logger="relay.scheduler.jobs"):
+    with caplog.at_level(logging.WARNING, logger="relay.outreach.send"):
         assert jobs.send_outreach_batch(ids, now=now) == {ids[0]: "sent", ids[1]: "skipped:opted_out", ids[2]: "sent"}
     assert not caplog.records  # prepared together, not row by row after a failed try
     assert sorted(r.form["To"] for r in outreach_env.created_requests()) == sorted(
