@@ -14,8 +14,11 @@ class Language(StrEnum):
 
 
 DEFAULT_LANGUAGE = Language.EN
-# By code, read once: the planner asks for every patient of an import.
-_BY_CODE: dict[str, Language] = {language.value: language for language in Language}
+# By code (ISO 639-1, and the 639-2 codes HL7 feeds use), read once: the planner asks for every patient.
+_BY_CODE: dict[str, Language] = {language.value: language for language in Language} | {
+    "eng": Language.EN,
+    "spa": Language.ES,
+}
 
 
 def language_of(stored: str | None) -> Language:

@@ -1,6 +1,6 @@
 """Every template, in both languages, on every demo referral: GSM-7, two segments, no clinical reason."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -81,21 +81,6 @@ def test_database_values_are_made_gsm7(db_session):
         text == "Riverside Family Health: ¿Como fue su visita con Dra. Maria Rios? Responda del 1 al 5 (5 = excelente)."
     )
     assert is_gsm7(text)
-
-
-def test_spanish_dates_and_times():
-    from relay.language.languages import Language
-    from relay.language.timefmt import format_day, format_when
-
-    assert format_day(date(2026, 11, 28), Language.ES) == "sabado 28 de noviembre"
-    assert format_day(date(2026, 12, 2), Language.ES) == "miércoles 2 de diciembre"
-    assert format_when(datetime(2026, 12, 2, 19, 5, tzinfo=UTC), "America/Chicago", Language.ES) == (
-        "miércoles 2 de diciembre a la 1:05 p.m."
-    )
-    assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago", Language.ES).endswith(
-        "a las 10:00 a.m."
-    )
-    assert format_when(datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "America/Chicago") == "Wed, Dec 2 at 10:00 AM"
 
 
 def test_every_planned_demo_text_renders_gsm7_within_two_segments(db_session):
