@@ -99,6 +99,26 @@ class Settings(BaseSettings):
     # Messages the stuck-send lookup reads from Twilio (newest first, one page).
     outreach_lookup_page_size: int = 50
 
+    # --- clinic data from the EHR (FHIR_*) ----------------------------------
+    # The identifier system of the MRN on a FHIR Patient; empty: the identifier typed MR (v2-0203).
+    fhir_mrn_system: str = ""
+    # The EHR's FHIR R4 base URL; set, it turns on `relay sync fhir` on a schedule and the write-back.
+    fhir_base_url: str = ""
+    # Authentication: SMART Backend Services (a client-credentials JWT signed with FHIR_PRIVATE_KEY_FILE,
+    # RS384 or ES384) when FHIR_CLIENT_ID is set, else a static bearer token when FHIR_BEARER_TOKEN is set.
+    fhir_client_id: str = ""
+    fhir_token_url: str = ""  # empty: read from the server's .well-known/smart-configuration
+    fhir_private_key_file: str = ""
+    fhir_key_id: str = ""  # the `kid` of the key in the JWKS the EHR knows
+    fhir_scope: str = "system/*.read system/Appointment.write"
+    fhir_bearer_token: SecretStr = SecretStr("")
+    fhir_sync_interval_seconds: int = 300
+    fhir_page_size: int = 200
+    fhir_timeout_seconds: float = 30.0
+    # Tries per request on connection errors, 429 and 5xx, with exponential back-off from the base.
+    fhir_max_attempts: int = 5
+    fhir_backoff_base_seconds: float = 1.0
+
     @property
     def is_production(self) -> bool:
         return self.relay_env.lower() == "production"

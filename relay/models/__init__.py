@@ -18,7 +18,8 @@ from relay.models.referral import (
     ReferralStatus,
     ReferralType,
 )
-from relay.models.specialist import BookedSlot, Specialist, WeeklyAvailability
+from relay.models.specialist import BookedSlot, Location, PublishedSlot, Specialist, WeeklyAvailability
+from relay.models.sync import FhirSyncCursor
 from relay.models.staff import StaffRole, StaffUser
 
 __all__ = [
@@ -36,15 +37,18 @@ __all__ = [
     "Conversation",
     "DeliveryStatus",
     "Faq",
+    "FhirSyncCursor",
     "Handoff",
     "HandoffPriority",
     "HandoffStatus",
+    "Location",
     "Message",
     "OutreachChannel",
     "OutreachKind",
     "OutreachState",
     "Patient",
     "PlannedOutreach",
+    "PublishedSlot",
     "Referral",
     "ReferralPriority",
     "ReferralStatus",

@@ -32,3 +32,4 @@ class ReferringProvider(Timestamps, Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(100))
+    fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)

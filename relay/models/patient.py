@@ -18,7 +18,10 @@ class Patient(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     mrn: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
+    # E.164; None when the record has no usable mobile: such a patient is kept but never texted,
+    # and `mobile_problem` says why in plain words for staff.
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    mobile_problem: Mapped[str | None] = mapped_column(String(200))
     dob: Mapped[date]
     language: Mapped[str] = mapped_column(String(8), default="en")
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the clinic's
@@ -26,6 +29,7 @@ class Patient(Timestamps, Base):
     insurance_member_id: Mapped[str | None] = mapped_column(String(64))
     sms_consent: Mapped[bool] = mapped_column(default=False)
     sms_consent_changed_at: Mapped[datetime | None]
+    fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # the EHR's Patient resource id
 
     referrals: Mapped[list["Referral"]] = relationship(back_populates="patient", order_by="Referral.id")
 

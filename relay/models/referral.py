@@ -93,6 +93,9 @@ class Referral(Timestamps, Base):
     authorization_status: Mapped[AuthorizationStatus | None] = mapped_column(StrEnumColumn(AuthorizationStatus, 32))
     authorization_submitted_on: Mapped[date | None]
     authorization_reference: Mapped[str | None] = mapped_column(String(64))
+    # The EHR's ServiceRequest id and status (active, on-hold, ...), from which the status is derived.
+    fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    ehr_status: Mapped[str | None] = mapped_column(String(32))
 
     patient: Mapped["Patient"] = relationship(back_populates="referrals")
     specialist: Mapped["Specialist"] = relationship()
@@ -123,6 +126,10 @@ class Appointment(Timestamps, Base):
     )
     # Bumped on every change so concurrent edits fail loudly instead of overwriting.
     version: Mapped[int] = mapped_column(default=1)
+    fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # the EHR's Appointment id
+    # The version the EHR has: equal to `version` when the EHR knows this state (it sent it, or we
+    # wrote it back); otherwise a change made in Relay is waiting to be written back.
+    ehr_synced_version: Mapped[int | None]
 
     referral: Mapped[Referral] = relationship(back_populates="appointments")
     specialist: Mapped["Specialist"] = relationship()

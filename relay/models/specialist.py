@@ -20,10 +20,47 @@ class Specialist(Timestamps, Base):
     phone: Mapped[str] = mapped_column(String(20))
     insurance_accepted: Mapped[list] = mapped_column(default=list)
     prep: Mapped[str | None] = mapped_column(String(1000))
+    # The EHR's Practitioner and PractitionerRole ids, and where they see patients (facility, address
+    # and phone above are copied from it, so everything that reads a specialist reads one row).
+    fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    fhir_role_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
 
     availability: Mapped[list["WeeklyAvailability"]] = relationship(
         back_populates="specialist", cascade="all, delete-orphan", order_by="WeeklyAvailability.weekday"
     )
+
+
+class Location(Timestamps, Base):
+    """Where specialists see patients, as the EHR publishes it (FHIR Location)."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(20))
+
+
+class PublishedSlot(Base):
+    """A slot the EHR publishes for a specialist (FHIR Schedule/Slot).
+
+    A specialist with published slots is booked only into their free ones,
+    instead of slots laid out from weekly hours; a slot taken in Relay is still
+    a BookedSlot, so booking stays the same atomic insert.
+    """
+
+    __tablename__ = "published_slots"
+    __table_args__ = (UniqueConstraint("specialist_id", "start_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # the Slot's identifier or resource id
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("specialists.id", ondelete="CASCADE"), index=True)
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    free: Mapped[bool]
 
 
 class WeeklyAvailability(Base):
