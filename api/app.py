@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from api import conversations, faqs, handoffs, health, outreach, referrals
+from api import appointments, conversations, faqs, handoffs, health, imports, outreach, patients, referrals
 from relay.records.clinics import ClinicNotConfigured
 from webhooks import sms, status, voice
 
@@ -22,6 +22,9 @@ def create_app() -> FastAPI:
     app.include_router(handoffs.router)
     app.include_router(faqs.router)
     app.include_router(outreach.router)
+    app.include_router(imports.router)
+    app.include_router(patients.router)
+    app.include_router(appointments.router)
 
     @app.exception_handler(ClinicNotConfigured)
     async def _no_clinic(_request, exc):

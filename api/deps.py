@@ -29,4 +29,7 @@ def require_api_token(
         )
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Commit before the answer goes out: FastAPI ends a yield dependency after the response by default, so a
+# client could read before the commit (POST a patient, then its referral: "unknown patient"), and a
+# failed commit would follow a 201. Scoped to the function, a failed commit is a 500 instead.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -588,6 +588,7 @@ def choose_dispatch_rows(database_url: str, count: int) -> list[DispatchRow]:
                 PlannedOutreach.kind == "confirmation",
                 PlannedOutreach.state == "planned",
                 Patient.mrn.like("BENCH-OUT-%"),
+                Patient.phone.is_not(None),
             )
             .order_by(PlannedOutreach.id)
             .limit(count)
@@ -595,7 +596,7 @@ def choose_dispatch_rows(database_url: str, count: int) -> list[DispatchRow]:
         if len(found) < count:
             raise RuntimeError(f"only {len(found)} confirmations to dispatch; raise BENCH_OUTREACH_APPOINTMENTS")
         session.execute(update(Patient), [{"id": patient_id, "timezone": daytime} for _, patient_id, _ in found])
-    return [DispatchRow(outreach_id, phone) for outreach_id, _, phone in found]
+    return [DispatchRow(outreach_id, phone) for outreach_id, _, phone in found if phone is not None]
 
 
 class WorkerPool:

@@ -10,6 +10,9 @@ drift in Rasa's own speed during the run lands on both.
 Throughput: each side for BENCH_SECONDS at BENCH_CONCURRENCY, one after the other.
 Outreach (bench.outreach): planning and dispatch, with their own baselines;
 BENCH_OUTREACH_APPOINTMENTS and BENCH_OUTREACH_SENDS size it.
+FHIR import (bench.import_fhir): a Bundle's first import and re-import through
+the import core, against the pure parse of the same Bundle with the FHIR
+library; BENCH_FHIR_PATIENTS sizes it.
 
 Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
 (script cycles per conversation for latency, default 4), BENCH_C1_CYCLES
@@ -179,6 +182,9 @@ def main() -> int:
     from bench.outreach import outreach_benchmarks
 
     results["outreach"] = outreach_benchmarks()
+    from bench.import_fhir import import_benchmarks
+
+    results["fhir_import"] = import_benchmarks()
     results["finished"] = datetime.now(UTC).isoformat()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2))
@@ -191,6 +197,12 @@ def outreach_markdown(outreach: dict) -> list[str]:
     from bench.outreach import outreach_markdown as render
 
     return render(outreach)
+
+
+def fhir_import_markdown(figures: dict) -> list[str]:
+    from bench.import_fhir import import_markdown
+
+    return import_markdown(figures)
 
 
 def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
@@ -262,6 +274,8 @@ def markdown(results: dict) -> str:
         "The worker's load here is only the demo clinic's due reminders; its peak while dispatching is under Outreach.",
         "",
         *outreach_markdown(results["outreach"]),
+        "",
+        *fhir_import_markdown(results["fhir_import"]),
         "",
     ]
     return "\n".join(lines)

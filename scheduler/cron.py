@@ -1,4 +1,5 @@
-"""RQ's cron schedule (rq.cron): the outreach sweep, every `OUTREACH_SWEEP_INTERVAL_SECONDS`.
+"""RQ's cron schedule (rq.cron): the outreach sweep, every `OUTREACH_SWEEP_INTERVAL_SECONDS`, and
+the FHIR sync every `FHIR_SYNC_INTERVAL_SECONDS` when `FHIR_BASE_URL` is set.
 
 RQ's cron runs as a process of its own (`relay serve cron`, one line of the
 Procfile, which runs `rq cron scheduler.cron`), not inside the workers: however
@@ -11,10 +12,12 @@ the sweeps themselves (scheduler.sweep).
 from rq import cron
 
 from relay.core.settings import get_settings
-from scheduler.queues import SWEEP_QUEUE
+from scheduler.jobs import FHIR_SYNC_JOB_TIMEOUT, sync_fhir
+from scheduler.queues import SEND_QUEUE, SWEEP_QUEUE
 from scheduler.sweep import run_sweep
 
-_interval = get_settings().outreach_sweep_interval_seconds
+_settings = get_settings()
+_interval = _settings.outreach_sweep_interval_seconds
 
 cron.register(
     run_sweep,
@@ -25,3 +28,14 @@ cron.register(
     ttl=2 * _interval,
     result_ttl=600,
 )
+
+if _settings.fhir_base_url:
+    _sync_interval = _settings.fhir_sync_interval_seconds
+    cron.register(
+        sync_fhir,
+        SEND_QUEUE,  # not the sweep's queue: a long sync must not hold the sweeps back
+        interval=_sync_interval,
+        job_timeout=FHIR_SYNC_JOB_TIMEOUT,
+        ttl=_sync_interval,  # one that waited a whole interval is superseded by the next
+        result_ttl=3600,
+    )

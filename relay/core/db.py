@@ -32,6 +32,15 @@ def get_engine(url: str | None = None) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _savepoint_inside_a_transaction(connection, _name):
+            # pysqlite opens a transaction only before a data-changing statement, so a
+            # SAVEPOINT that comes first starts one of its own, and its RELEASE commits:
+            # the caller's rollback would then undo nothing. Begin the outer one first.
+            dbapi_connection = connection.connection.dbapi_connection
+            if dbapi_connection is not None and not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN")
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

@@ -166,9 +166,10 @@ class FaqEntry(_Strict):
 
 class DemoFile(_Strict):
     clinic: ClinicEntry
-    referring_providers: list[ProviderEntry]
-    specialists: list[SpecialistEntry]
-    patients: list[PatientEntry]
+    # Empty in a real clinic's file: its records come in through `relay import` or the EHR sync.
+    referring_providers: list[ProviderEntry] = []
+    specialists: list[SpecialistEntry] = []
+    patients: list[PatientEntry] = []
     busy_slots: list[BusySlotEntry] = []
     faqs: list[FaqEntry] = []
 

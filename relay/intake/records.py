@@ -14,7 +14,7 @@ is a value and clears the field.
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import Enum
-from typing import Final, Literal, TypeVar
+from typing import Final, Literal, TypeAlias, TypeGuard, TypeVar
 
 
 class _Unset(Enum):
@@ -29,10 +29,10 @@ class _Unset(Enum):
 
 UNSET: Final = _Unset.UNSET
 T = TypeVar("T")
-Maybe = T | Literal[_Unset.UNSET]  # a value, or not carried by this source
+Maybe: TypeAlias = T | Literal[_Unset.UNSET]  # a value, or not carried by this source
 
 
-def is_set(value: object) -> bool:
+def is_set(value: Maybe[T]) -> TypeGuard[T]:
     return value is not UNSET
 
 
@@ -42,9 +42,15 @@ class Ref:
 
     key: str | None = None
     fhir_id: str | None = None
+    fhir_type: str | None = None  # the resource type the EHR's id belongs to, for messages
+    fhir_role_id: str | None = None  # a specialist named by their PractitionerRole
 
     def __str__(self) -> str:
-        return self.key if self.key is not None else f"#{self.fhir_id}"
+        if self.key is not None:
+            return repr(self.key)
+        if self.fhir_role_id is not None:
+            return f"PractitionerRole/{self.fhir_role_id}"
+        return f"{self.fhir_type or 'resource'}/{self.fhir_id}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class WeeklyHours:
 
 @dataclass(frozen=True)
 class SpecialistRecord:
-    key: str
+    key: str | None  # None: a PractitionerRole whose Practitioner came earlier (found by `fhir_id`)
     name: Maybe[str] = UNSET
     specialty: Maybe[str] = UNSET
     # Where they see patients: a Location (its name, address and phone are copied) ...
@@ -216,6 +222,8 @@ def record_key(record: Record) -> str:
         return record.mrn
     if isinstance(record, ReferralRecord | AppointmentRecord):
         return record.external_id
+    if isinstance(record, SpecialistRecord):
+        return record.key or f"Practitioner/{record.fhir_id}"
     return record.key
 
 
@@ -232,9 +240,18 @@ class Batch:
 
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    # Where a record came from ("row 12"), for readers whose users think in rows rather than identifiers.
+    origins: dict[int, str] = field(default_factory=dict)
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, *, origin: str | None = None) -> None:
         self.records.append(record)
+        if origin is not None:
+            self.origins[id(record)] = origin
+
+    def name_of(self, record: Record) -> str:
+        """How a report names the record: its identifier, after its row where the reader gave one."""
+        origin = self.origins.get(id(record))
+        return f"{origin} ({record_key(record)})" if origin else record_key(record)
 
     def reject(self, kind: str, record: str, reason: str) -> None:
         self.rejected.append(Rejection(kind, record, reason))

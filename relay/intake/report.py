@@ -37,9 +37,7 @@ class ImportReport:
                 for kind, counter in self.counts.items()
                 if counter
             },
-            "rejected": [
-                {"kind": item.kind, "record": item.record, "reason": item.reason} for item in self.rejections
-            ],
+            "rejected": [{"kind": item.kind, "record": item.record, "reason": item.reason} for item in self.rejections],
             "referrals_replanned": self.referrals_replanned,
         }
 

@@ -19,8 +19,8 @@ from relay.models.referral import (
     ReferralType,
 )
 from relay.models.specialist import BookedSlot, Location, PublishedSlot, Specialist, WeeklyAvailability
-from relay.models.sync import FhirSyncCursor
 from relay.models.staff import StaffRole, StaffUser
+from relay.models.sync import FhirSyncCursor
 
 __all__ = [
     "Appointment",

@@ -1,6 +1,7 @@
-"""The `relay` command: migrate, seed the demo clinic, serve a process, chat."""
+"""The `relay` command: migrate, seed the demo clinic, import clinic data, serve a process, chat."""
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def _chat(args: argparse.Namespace) -> int:
             if patient is None:
                 print(f"no patient named {args.as_name!r}; try --phone", file=sys.stderr)
                 return 2
+            if patient.phone is None:
+                print(f"{args.as_name!r} has no mobile number on file; try --phone", file=sys.stderr)
+                return 2
             phone = patient.phone
         else:
             try:
@@ -83,7 +87,94 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+# Files with more rows than this show a progress bar on a terminal while they are read.
+PROGRESS_FROM_ROWS = 500
+
+
+def _import_csv(args: argparse.Namespace) -> int:
+    """Exit 0: all imported; 1: some rows rejected (the rest imported); 2: the file refused as a whole."""
+    from tqdm import tqdm
+
+    from relay.core.db import session_scope
+    from relay.intake.core import import_batch
+    from relay.intake.csv_files import CsvHeaderError, read_csv
+    from relay.models import utcnow
+    from relay.records.clinics import ClinicNotConfigured, get_clinic
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets write a byte-order mark first
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text (save it as CSV UTF-8)" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        print(f"import csv: {path}: {reason}", file=sys.stderr)
+        return 2
+    rows = max(len(text.splitlines()) - 1, 0)  # about one line a row: enough to size the bar
+    try:
+        with session_scope() as session:
+            tz = get_clinic(session).timezone
+            quiet = rows <= PROGRESS_FROM_ROWS or not sys.stderr.isatty()
+            with tqdm(total=rows, unit="row", desc=f"reading {path.name}", file=sys.stderr, disable=quiet) as bar:
+                batch = read_csv(io.StringIO(text, newline=""), kind=args.kind, tz=tz, progress=lambda _: bar.update())
+            report = import_batch(session, batch, now=utcnow(), source="csv")
+    except (CsvHeaderError, ClinicNotConfigured) as exc:
+        print(f"import csv: {path}: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 1 if report.rejections else 0
+
+
+def _import_fhir(args: argparse.Namespace) -> int:
+    """A Bundle (.json), or the NDJSON files of a Bulk Data $export read as one batch. Exit codes as for CSV."""
+    from relay.core.db import session_scope
+    from relay.core.settings import get_settings
+    from relay.intake.core import import_batch
+    from relay.intake.fhir import FhirInputError, read_bundle, read_ndjson
+    from relay.models import utcnow
+    from relay.records.clinics import ClinicNotConfigured
+
+    mrn_system = get_settings().fhir_mrn_system
+    paths = [Path(name) for name in args.files]
+    try:
+        if all(path.suffix.lower() == ".ndjson" for path in paths):
+            # An $export writes one file per resource type; together they are one clinic, in any order.
+            lines = [line for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
+            batch = read_ndjson(lines, mrn_system=mrn_system)
+        elif len(paths) == 1:
+            batch = read_bundle(paths[0].read_bytes(), mrn_system=mrn_system)
+        else:
+            print("import fhir: give one Bundle (.json), or any number of .ndjson files", file=sys.stderr)
+            return 2
+        with session_scope() as session:
+            report = import_batch(session, batch, now=utcnow(), source="fhir")
+    except (OSError, UnicodeDecodeError, FhirInputError, ClinicNotConfigured) as exc:
+        print(f"import fhir: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 1 if report.rejections else 0
+
+
+def _sync_fhir(_args: argparse.Namespace) -> int:
+    """Exit 0: in sync; 1: some resources rejected or write-backs failed (the rest went through); 2: no sync."""
+    from relay.core.settings import get_settings
+    from relay.intake.fhir_client import FhirError
+    from relay.intake.fhir_sync import sync_from_settings
+    from relay.models import utcnow
+
+    if not get_settings().fhir_base_url:
+        print("sync fhir: FHIR_BASE_URL is not set (the EHR's FHIR R4 base URL; see .env.example)", file=sys.stderr)
+        return 2
+    try:
+        summary = sync_from_settings(now=utcnow())
+    except FhirError as exc:  # the server refused or kept failing, or the FHIR_* settings can't work
+        print(f"sync fhir: {exc}", file=sys.stderr)
+        return 2
+    print(summary.text())
+    return 1 if summary.rejections or summary.write_back.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from relay.intake.csv_files import CSV_KINDS
+
     parser = argparse.ArgumentParser(prog="relay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -108,6 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--phone", help="any phone number, e.g. an unknown one")
     talk.add_argument("--api-url", help="where the API listens (default http://127.0.0.1:$API_PORT)")
     talk.set_defaults(run=_chat)
+
+    intake = commands.add_parser("import", help="bring clinic data in from files")
+    doors = intake.add_subparsers(dest="door", required=True)
+    csv_door = doors.add_parser("csv", help="a CSV export of one kind (docs/csv.md)")
+    csv_door.add_argument("file", help="the CSV file, UTF-8 with a header row")
+    csv_door.add_argument("--kind", required=True, choices=CSV_KINDS, help="what the file holds")
+    csv_door.set_defaults(run=_import_csv)
+    fhir_door = doors.add_parser("fhir", help="a FHIR R4 Bundle, or Bulk Data NDJSON files (docs/fhir.md)")
+    fhir_door.add_argument("files", nargs="+", help="bundle.json, or Patient.ndjson ServiceRequest.ndjson ...")
+    fhir_door.set_defaults(run=_import_fhir)
+
+    sync = commands.add_parser("sync", help="bring clinic data in from the EHR, and Relay's bookings back to it")
+    sources = sync.add_subparsers(dest="source", required=True)
+    sources.add_parser("fhir", help="one round with the FHIR server at FHIR_BASE_URL").set_defaults(run=_sync_fhir)
     return parser
 
 

@@ -7,7 +7,7 @@ PostgreSQL, one executemany straight on the driver on SQLite).
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from functools import partial
@@ -67,6 +67,32 @@ def replan_all(session: Session, *, now: datetime, chunk_size: int = 5000) -> No
         chunk = referral_ids[start : start + chunk_size]
         # Every id between the first and the last of the chunk is in it: ranges need no long IN lists.
         _replan_range(session, context, low=chunk[0], high=chunk[-1])
+
+
+def replan_referrals(session: Session, *, referral_ids: Iterable[int], now: datetime, chunk_size: int = 5000) -> None:
+    """`replan_all` for some referrals (those an import touched), in ranges of ids.
+
+    A range also replans the untouched referrals whose ids fall inside it, which
+    is harmless (planning is idempotent) and cheaper than long IN lists; a wide
+    gap between touched ids starts a new range so that the work stays near the
+    touched ones.
+    """
+    require_aware(now, "now")
+    ids = sorted(set(referral_ids))
+    if not ids:
+        return
+    session.flush()
+    cadence, clinic = load_cadence(), get_clinic(session)
+    quiet_start, quiet_end = cadence.quiet_window(clinic)
+    context = _BulkContext(cadence=cadence, now=now, clinic_tz=clinic.timezone, quiet_start=quiet_start,
+                           quiet_end=quiet_end, strays=_stray_rows(session))  # fmt: skip
+    low = previous = ids[0]
+    for referral_id in ids[1:]:
+        if referral_id - low >= chunk_size or referral_id - previous > 64:
+            _replan_range(session, context, low=low, high=previous)
+            low = referral_id
+        previous = referral_id
+    _replan_range(session, context, low=low, high=previous)
 
 
 @dataclass

@@ -72,7 +72,9 @@ def opted_out_at_carrier(session: Session, outreach: PlannedOutreach, *, now: da
     patient = session.get_one(Patient, outreach.patient_id)
     fail(outreach, code=str(UNSUBSCRIBED), now=now)
     # Recorded even if the ledger already says so: it is Twilio's evidence, with its time.
-    consent.record_consent(session, phone=patient.phone, consented=False, source=f"twilio:{UNSUBSCRIBED}", now=now)
+    if patient.phone is not None:  # an import may have taken the number away since the send
+        consent.record_consent(session, phone=patient.phone, consented=False, source=f"twilio:{UNSUBSCRIBED}",
+                               now=now)  # fmt: skip
     cancelled = cancel_pending(session, patient_id=patient.id, code="opted_out", now=now)
     log.warning(
         "outreach %s: %s unsubscribed (21610); %s pending rows cancelled", outreach.id, mask(patient.phone), cancelled
@@ -94,6 +96,8 @@ def flag_number(session: Session, outreach: PlannedOutreach, *, code: int, now: 
     """21211/21614/30006: the number cannot take texts. Staff must find a better one."""
     patient = session.get_one(Patient, outreach.patient_id)
     fail(outreach, code=str(code), now=now)
+    if patient.phone is None:
+        return "flagged"  # an import has already taken the number away: nothing left to flag
     conversation = conversations.find_or_open(session, phone=patient.phone, now=now)
     audit.record(
         session,

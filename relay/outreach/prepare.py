@@ -55,6 +55,8 @@ def prepare(
     clinic = session_clinic(session)
     if outreach.channel == OutreachChannel.STAFF:
         return _open_staff_handoff(session, outreach, patient, now, facts)
+    if patient.phone is None:
+        return _settle(outreach, OutreachState.SKIPPED, "no_mobile", now)
     if facts.opted_out(patient):
         return _settle(outreach, OutreachState.SKIPPED, "opted_out", now)
     if outreach.valid_until is not None and outreach.valid_until <= now:

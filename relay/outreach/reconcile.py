@@ -145,7 +145,9 @@ def _reconcile(
     now: datetime,
 ) -> None:
     language = language_of(patient.language)
-    diff = diff_rows(desired, existing, consented=not is_opted_out(session, patient.phone), now=now)
+    # A patient without a mobile number is planned like one who opted out: rows kept, never sent.
+    consented = patient.phone is not None and not is_opted_out(session, patient.phone)
+    diff = diff_rows(desired, existing, consented=consented, now=now)
     for item, state, code in diff.new:
         session.add(PlannedOutreach(**new_row(item, state, code, patient_id=patient.id, referral_id=referral_id,
                                                language=language)))  # fmt: skip

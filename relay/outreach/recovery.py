@@ -101,7 +101,7 @@ def _resolve_one(session: Session, outreach_id: int, *, now: datetime, settings:
     patient = session.get_one(Patient, outreach.patient_id)
     try:
         found = find_sent(
-            to=patient.phone,
+            to=message.conversation.phone,  # where it went, whatever the record says now
             from_=get_clinic(session).sms_number,
             body=message.body,
             since=message.created_at - CLOCK_SKEW,

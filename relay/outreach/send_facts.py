@@ -39,7 +39,7 @@ class RowFacts:
         self.session = session
 
     def opted_out(self, patient: Patient) -> bool:
-        return consent.is_opted_out(self.session, patient.phone, patient=patient)
+        return patient.phone is None or consent.is_opted_out(self.session, patient.phone, patient=patient)
 
     def automated_today(self, outreach: PlannedOutreach, *, zone: ZoneInfo, now: datetime) -> int:
         """Texts this patient got from us (or is getting right now) on the local calendar day of `now`.
@@ -64,7 +64,7 @@ class RowFacts:
         ).scalar_one()
 
     def conversation(self, patient: Patient, *, now: datetime) -> Conversation:
-        return conversations.find_or_open(self.session, phone=patient.phone, now=now, patient=patient)
+        return conversations.find_or_open(self.session, phone=_textable(patient), now=now, patient=patient)
 
     def will_send(self, outreach: PlannedOutreach) -> None:
         """Nothing to remember: the row's own state (`sending`) is what other rows count."""
@@ -88,7 +88,7 @@ class BatchFacts:
         self.session = session
         self._held = _load_subjects(session, rows)  # the identity map keeps only what is referred to
         patients = {row.patient_id: session.get_one(Patient, row.patient_id) for row in rows}
-        phones = {patient.phone for patient in patients.values()}
+        phones = {patient.phone for patient in patients.values() if patient.phone is not None}
         self._latest_consent: dict[str, ConsentEvent] = {}
         for event in session.scalars(
             select(ConsentEvent)
@@ -118,6 +118,8 @@ class BatchFacts:
         self._going: dict[int, list[int]] = defaultdict(list)  # patient -> rows of this batch that will be sent
 
     def opted_out(self, patient: Patient) -> bool:
+        if patient.phone is None:
+            return True
         event = self._latest_consent.get(patient.phone)
         return consent.opted_out_by(event, patient=patient)
 
@@ -137,15 +139,23 @@ class BatchFacts:
         return count + sum(1 for other in self._going.get(outreach.patient_id, ()) if other < outreach.id)
 
     def conversation(self, patient: Patient, *, now: datetime) -> Conversation:
-        conversation = self._conversations.get(patient.phone)
+        phone = _textable(patient)
+        conversation = self._conversations.get(phone)
         if conversation is None:
-            conversation = Conversation(phone=patient.phone, patient_id=patient.id)
+            conversation = Conversation(phone=phone, patient_id=patient.id)
             self.session.add(conversation)
-            self._conversations[patient.phone] = conversation
+            self._conversations[phone] = conversation
         return conversation
 
     def will_send(self, outreach: PlannedOutreach) -> None:
         self._going[outreach.patient_id].append(outreach.id)
+
+
+def _textable(patient: Patient) -> str:
+    """The number a message goes to; `opted_out` has already turned away patients without one."""
+    if patient.phone is None:
+        raise ValueError(f"patient {patient.id} has no mobile number")
+    return patient.phone
 
 
 def load_for_sending(session: Session, outreach_ids: list[int]) -> tuple[list[PlannedOutreach], list[object]]:

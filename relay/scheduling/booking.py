@@ -24,7 +24,7 @@ from relay.models.referral import LIVE_APPOINTMENT_STATUSES, AppointmentStatus, 
 from relay.outreach.reconcile import replan_appointment, replan_referral
 from relay.records import audit
 from relay.records.clinics import get_clinic
-from relay.scheduling.slots import load_blocks, slot_block
+from relay.scheduling.slots import load_blocks, load_published, slot_minutes
 
 # Referral statuses a patient may book (or, when scheduled, rebook) on their own.
 SELF_SCHEDULABLE_STATUSES = frozenset(
@@ -43,7 +43,15 @@ class NotBookable(Exception):
 
 
 def coverage_accepted(patient: Patient, specialist: Specialist) -> bool:
-    """Whether the specialist takes the patient's insurance (no payer on file: no)."""
+    """Whether the specialist takes the patient's insurance (no payer on file: no).
+
+    Only checked where the clinic told Relay which payers the specialist takes
+    (the demo file, CSV, the API, or the accepted-payer extension of a FHIR
+    PractitionerRole): core FHIR has no such element, and refusing every
+    booking with an EHR's specialists would help nobody.
+    """
+    if not specialist.insurance_accepted:
+        return True
     if not patient.insurance_payer:
         return False
     payer = patient.insurance_payer.strip().casefold()
@@ -66,18 +74,19 @@ def book_slot(session: Session, *, referral: Referral, start_at: datetime, now: 
     current = live_appointment(session, referral=referral)
     if current is not None and current.start_at == start_at:
         return current  # a repeated "yes": already booked there, whoever put it on that time
-    block_minutes = _check_bookable_time(session, referral=referral, start_at=start_at, now=now)
+    minutes = _check_bookable_time(session, referral=referral, start_at=start_at, now=now)
     # Read before the savepoint, write first inside it: on SQLite a transaction
     # that has read cannot take the write lock once someone else has committed
     # (SQLITE_BUSY_SNAPSHOT), while one that starts by writing waits its turn.
     held = _held_slot(session, appointment=current) if current is not None else None
     with session.begin_nested():
         if current is None:
-            appointment = _create_appointment(session, referral=referral, start_at=start_at, minutes=block_minutes)
+            appointment = _create_appointment(session, referral=referral, start_at=start_at, minutes=minutes)
             action, details = "appointment.booked", {"start_at": _iso(start_at)}
         else:
             old_start = current.start_at
-            appointment = _move_appointment(session, appointment=current, held=held, start_at=start_at)
+            appointment = _move_appointment(session, appointment=current, held=held, start_at=start_at,
+                                            minutes=minutes)  # fmt: skip
             action = "appointment.rescheduled"
             details = {"old_start_at": _iso(old_start), "new_start_at": _iso(start_at)}
         referral.status = ReferralStatus.SCHEDULED
@@ -156,14 +165,23 @@ def _why_not_self_schedulable(referral: Referral) -> str | None:
 
 
 def _check_bookable_time(session: Session, *, referral: Referral, start_at: datetime, now: datetime) -> int:
-    """The slot's length; NotBookable when the time is past or not on the specialist's grid."""
+    """The slot's length in minutes; NotBookable when the time is past or not on the specialist's grid.
+
+    The grid is the one offers come from: the EHR's free published slots for a
+    specialist who has any, else the weekly hours.
+    """
     if start_at < now + BOOKING_MIN_LEAD:
         raise NotBookable("that time has passed or starts too soon to book")
-    tz = get_clinic(session).timezone
-    block = slot_block(blocks=load_blocks(session, specialist_id=referral.specialist_id), start_at=start_at, tz=tz)
-    if block is None:
+    specialist_id = referral.specialist_id
+    minutes = slot_minutes(
+        blocks=load_blocks(session, specialist_id=specialist_id),
+        published=load_published(session, specialist_id=specialist_id, since=start_at),
+        start_at=start_at,
+        tz=get_clinic(session).timezone,
+    )
+    if minutes is None:
         raise NotBookable("the specialist has no slot at that time")
-    return block.slot_minutes
+    return minutes
 
 
 def _create_appointment(session: Session, *, referral: Referral, start_at: datetime, minutes: int) -> Appointment:
@@ -181,7 +199,7 @@ def _create_appointment(session: Session, *, referral: Referral, start_at: datet
 
 
 def _move_appointment(
-    session: Session, *, appointment: Appointment, held: BookedSlot | None, start_at: datetime
+    session: Session, *, appointment: Appointment, held: BookedSlot | None, start_at: datetime, minutes: int
 ) -> Appointment:
     if held is not None:
         # Free the old slot first: the slot row's appointment_id is unique too.
@@ -189,6 +207,7 @@ def _move_appointment(
         session.flush()
     _take_slot(session, appointment=appointment, start_at=start_at)
     appointment.start_at = start_at
+    appointment.duration_minutes = minutes  # the new slot's length: published slots differ
     appointment.status = AppointmentStatus.SCHEDULED  # a confirmation was for the old time
     session.flush()  # bumps the version (version_id_col)
     return appointment

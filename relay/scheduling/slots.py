@@ -1,8 +1,14 @@
-"""Real open slots: a specialist's weekly hours, minus what is taken, inside what was asked.
+"""Real open slots: a specialist's grid, minus what is taken, inside what was asked.
 
-The core (`open_slots`, `nearest_open_slots`, `slot_block`) is pure so property
-tests can hammer it; `offer_slots` loads the specialist's hours and taken slots
-and calls it.
+A specialist's grid is their weekly hours, unless the clinic's EHR publishes
+their slots (FHIR Schedule/Slot): then it is exactly their free published
+slots, each as long as the EHR says. Busy published slots are never offered,
+and a specialist with any published slot at all gets no slots from weekly
+hours: mixing the two would offer times the EHR never opened.
+
+The core (`open_slots`, `nearest_open_slots`, `slot_block`, `slot_minutes`) is
+pure so property tests can hammer it; `offer_slots` loads the specialist's
+hours, published slots and taken slots and calls it.
 
 Slots are laid out per day in local wall-clock time (start, start + slot, ...
 while the slot still ends inside the block) and only then turned into
@@ -13,7 +19,7 @@ datetimes, compared as instants: aware datetimes in different zones are not
 reliably equal across a fold (PEP 495), so everything is turned to UTC first.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -22,13 +28,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay.core.clock import require_aware
-from relay.models import BookedSlot, WeeklyAvailability
+from relay.models import BookedSlot, PublishedSlot, WeeklyAvailability
 from relay.scheduling.time_windows import TimeWindow
 
 # Nobody can get to a visit that starts in ten minutes; offers leave time to travel.
 MIN_LEAD = timedelta(hours=2)
 # How far past the window to look for alternatives when nothing fits it.
 ALTERNATIVES_HORIZON = timedelta(days=60)
+
+# The free slots an EHR publishes for a specialist: start instant -> length in minutes.
+# None (not an empty mapping) means the specialist publishes nothing and weekly hours apply.
+Published = Mapping[datetime, int]
+# A local day -> the grid's slot starts on it (UTC instants).
+GridStarts = Callable[[date], set[datetime]]
 
 
 @dataclass(frozen=True)
@@ -62,18 +74,21 @@ def open_slots(
     tz: str,
     limit: int = 3,
     min_lead: timedelta = MIN_LEAD,
+    published: Published | None = None,
 ) -> list[datetime]:
     """Up to `limit` free slots inside the window, best first.
 
     Best is nearest to `window.preferred` (ties: earlier first); without a
-    preferred time (and for asap) simply earliest first.
+    preferred time (and for asap) simply earliest first. `published`, when
+    given, is the grid instead of `blocks`.
     """
     _check_window(window, now)
     zone = ZoneInfo(tz)
     earliest = max(window.start.astimezone(UTC), (now + min_lead).astimezone(UTC))
+    grid = _grid_starts(blocks, published, zone)
     fitting = [
         slot
-        for slot in _free_slots(blocks, _as_instants(taken), earliest, window.end.astimezone(UTC), zone)
+        for slot in _free_slots(grid, _as_instants(taken), earliest, window.end.astimezone(UTC), zone)
         if _fits(window, slot.astimezone(zone))
     ]
     return sorted(fitting, key=_closeness(window))[: max(limit, 0)]
@@ -89,18 +104,21 @@ def nearest_open_slots(
     limit: int = 3,
     min_lead: timedelta = MIN_LEAD,
     horizon: timedelta = ALTERNATIVES_HORIZON,
+    published: Published | None = None,
 ) -> list[datetime]:
     """The `limit` free slots nearest to what was asked, in time order.
 
     For when nothing fits the window: distance is to the preferred time if one
     was named, else to the nearest requested stretch (the window, or each day's
-    part of it, e.g. Friday 08:00-12:00 for "friday morning").
+    part of it, e.g. Friday 08:00-12:00 for "friday morning"). `published`,
+    when given, is the grid instead of `blocks`.
     """
     _check_window(window, now)
     zone = ZoneInfo(tz)
     earliest = (now + min_lead).astimezone(UTC)
     latest = max(window.end.astimezone(UTC), earliest) + horizon
-    free = list(_free_slots(blocks, _as_instants(taken), earliest, latest, zone))
+    grid = _grid_starts(blocks, published, zone)
+    free = list(_free_slots(grid, _as_instants(taken), earliest, latest, zone))
     if window.preferred is not None:
         target = window.preferred.astimezone(UTC)
         distance = lambda slot: abs(slot - target)  # noqa: E731
@@ -124,6 +142,19 @@ def slot_block(*, blocks: list[Block], start_at: datetime, tz: str) -> Block | N
         if slot == instant:
             return block
     return None
+
+
+def slot_minutes(*, blocks: list[Block], start_at: datetime, tz: str, published: Published | None = None) -> int | None:
+    """How long the slot starting at `start_at` is, or None when the grid has no slot then.
+
+    With `published`, only a free published slot counts, however the weekly
+    hours fall; without, the weekly grid decides, as `slot_block` does.
+    """
+    require_aware(start_at, "start_at")
+    if published is not None:
+        return _published_instants(published).get(start_at.astimezone(UTC))
+    block = slot_block(blocks=blocks, start_at=start_at, tz=tz)
+    return block.slot_minutes if block is not None else None
 
 
 def requested_stretches(window: TimeWindow, tz: str) -> list[tuple[datetime, datetime]]:
@@ -152,6 +183,26 @@ def load_blocks(session: Session, *, specialist_id: int) -> list[Block]:
     return [Block(weekday=r.weekday, start=r.start_time, end=r.end_time, slot_minutes=r.slot_minutes) for r in rows]
 
 
+def load_published(session: Session, *, specialist_id: int, since: datetime) -> dict[datetime, int] | None:
+    """The specialist's free published slots from `since` on, or None when the EHR publishes none for them.
+
+    Any published row, even a busy or past one, means the EHR owns this
+    specialist's calendar, so an empty result stays empty rather than falling
+    back to weekly hours.
+    """
+    publishes = session.scalar(select(select(PublishedSlot.id).filter_by(specialist_id=specialist_id).exists()))
+    if not publishes:
+        return None
+    rows = session.execute(
+        select(PublishedSlot.start_at, PublishedSlot.end_at).where(
+            PublishedSlot.specialist_id == specialist_id, PublishedSlot.free.is_(True), PublishedSlot.start_at >= since
+        )
+    )
+    lengths = {start: _whole_minutes(end - start) for start, end in rows}
+    # A slot under a minute long (or ending before it starts) is bad data from the EHR: no visit fits in it.
+    return {start: minutes for start, minutes in lengths.items() if minutes > 0}
+
+
 def load_taken(session: Session, *, specialist_id: int, since: datetime) -> set[datetime]:
     rows = session.scalars(
         select(BookedSlot.start_at).where(BookedSlot.specialist_id == specialist_id, BookedSlot.start_at >= since)
@@ -163,13 +214,17 @@ def offer_slots(
     session: Session, *, specialist_id: int, window: TimeWindow, now: datetime, tz: str, limit: int = 3
 ) -> SlotOffer:
     """Slots to offer for the window; failing that, the nearest ones (in_window=False)."""
-    blocks = load_blocks(session, specialist_id=specialist_id)
     # A day back covers any slot still ahead of now + lead, whatever the zone.
-    taken = load_taken(session, specialist_id=specialist_id, since=now - timedelta(days=1))
-    found = open_slots(blocks=blocks, taken=taken, window=window, now=now, tz=tz, limit=limit)
+    since = now - timedelta(days=1)
+    blocks = load_blocks(session, specialist_id=specialist_id)
+    published = load_published(session, specialist_id=specialist_id, since=since)
+    taken = load_taken(session, specialist_id=specialist_id, since=since)
+    found = open_slots(blocks=blocks, published=published, taken=taken, window=window, now=now, tz=tz, limit=limit)
     if found:
         return SlotOffer(slots=found, in_window=True)
-    nearest = nearest_open_slots(blocks=blocks, taken=taken, window=window, now=now, tz=tz, limit=limit)
+    nearest = nearest_open_slots(
+        blocks=blocks, published=published, taken=taken, window=window, now=now, tz=tz, limit=limit
+    )
     return SlotOffer(slots=nearest, in_window=False)
 
 
@@ -186,6 +241,14 @@ def _check_window(window: TimeWindow, now: datetime) -> None:
 
 def _as_instants(moments: Iterable[datetime]) -> set[datetime]:
     return {require_aware(m, "taken slot").astimezone(UTC) for m in moments}
+
+
+def _published_instants(published: Published) -> dict[datetime, int]:
+    return {require_aware(start, "published slot").astimezone(UTC): minutes for start, minutes in published.items()}
+
+
+def _whole_minutes(length: timedelta) -> int:
+    return length // timedelta(minutes=1)
 
 
 def _wall(day: date, moment: time, zone: ZoneInfo) -> datetime:
@@ -221,13 +284,22 @@ def _day_slots(blocks: list[Block], day: date, zone: ZoneInfo) -> Iterator[tuple
             minute += block.slot_minutes
 
 
+def _grid_starts(blocks: list[Block], published: Published | None, zone: ZoneInfo) -> GridStarts:
+    """The slot starts of one day, for whichever grid the specialist has."""
+    if published is None:
+        return lambda day: {slot for slot, _ in _day_slots(blocks, day, zone)}
+    by_day: dict[date, set[datetime]] = {}
+    for start in _published_instants(published):
+        by_day.setdefault(start.astimezone(zone).date(), set()).add(start)
+    return lambda day: by_day.get(day, set())
+
+
 def _free_slots(
-    blocks: list[Block], taken: set[datetime], start: datetime, end: datetime, zone: ZoneInfo
+    grid: GridStarts, taken: set[datetime], start: datetime, end: datetime, zone: ZoneInfo
 ) -> Iterator[datetime]:
     """Distinct free slot instants in [start, end), in time order."""
     for day in _local_days(start, end, zone):
-        day_slots = {slot for slot, _ in _day_slots(blocks, day, zone)}
-        yield from sorted(s for s in day_slots if start <= s < end and s not in taken)
+        yield from sorted(s for s in grid(day) if start <= s < end and s not in taken)
 
 
 def _fits(window: TimeWindow, local: datetime) -> bool:

@@ -26,6 +26,7 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
         "BENCH_OUT": str(tmp_path),
         "BENCH_OUTREACH_APPOINTMENTS": "200",
         "BENCH_OUTREACH_SENDS": "40",
+        "BENCH_FHIR_PATIENTS": "50",
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
     result = subprocess.run([sys.executable, "-m", "bench.run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
@@ -47,5 +48,7 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
     assert (
         results["outreach"]["planning"]["bench_appointments"] == 200
     )  # the outreach part ran too (its own smoke test checks it)
+    assert results["fhir_import"]["settings"]["patients"] == 50  # the FHIR import ran too (its own test checks it)
     table = (tmp_path / "results.md").read_text()
     assert "## SMS turn latency" in table and "## Voice turn latency" in table and "## Outreach" in table
+    assert "## FHIR import" in table

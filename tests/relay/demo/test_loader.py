@@ -17,6 +17,7 @@ from relay.models import (
     ConsentEvent,
     Faq,
     Patient,
+    PlannedOutreach,
     Referral,
     Specialist,
 )
@@ -104,7 +105,7 @@ def test_faqs_and_consent_ledger(db_session):
     assert parking.examples == ["is there parking", "where can I park my car", "parking garage?"]
     tom = db_session.scalars(select(Patient).filter_by(mrn="RFH-100051")).one()
     ledger = db_session.scalars(select(ConsentEvent).filter_by(patient_id=tom.id)).all()
-    assert [(e.consented, e.source) for e in ledger] == [(False, "seed")]
+    assert [(e.consented, e.source) for e in ledger] == [(False, "import:demo")]
 
 
 def _snapshot(session) -> dict:
@@ -120,6 +121,28 @@ def test_running_the_seed_twice_changes_nothing(db_session):
     db_session.flush()
     assert not db_session.dirty
     assert _snapshot(db_session) == before
+
+
+def test_a_second_seed_puts_changed_values_back_and_plans_nothing(db_session):
+    aisha = db_session.scalars(select(Referral).filter_by(external_id="RF-2002")).one()
+    james = db_session.scalars(select(Appointment).filter_by(external_id="AP-3001")).one()
+    aisha.status = "cancelled"
+    james.start_at = demo_moment(4, "10:00")  # moved, slot and all, as a booking in Relay would
+    db_session.scalars(select(BookedSlot).filter_by(appointment_id=james.id)).one().start_at = james.start_at
+    db_session.flush()
+    planned = db_session.scalar(select(func.count()).select_from(PlannedOutreach))
+    ledger = db_session.scalar(select(func.count()).select_from(ConsentEvent))
+
+    seed_demo(db_session)
+    db_session.flush()
+
+    assert aisha.status == "ready_to_schedule"
+    assert james.start_at == demo_moment(3, "10:00")
+    held = db_session.scalars(select(BookedSlot).filter_by(appointment_id=james.id)).one()
+    assert held.start_at == demo_moment(3, "10:00")
+    # Planning is the caller's: `relay seed-demo` plans every referral afterwards.
+    assert db_session.scalar(select(func.count()).select_from(PlannedOutreach)) == planned
+    assert db_session.scalar(select(func.count()).select_from(ConsentEvent)) == ledger
 
 
 def _broken_copy(tmp_path: Path, mutate) -> Path:
@@ -140,6 +163,9 @@ def _broken_copy(tmp_path: Path, mutate) -> Path:
         (lambda d: d["specialists"][1]["availability"].update(start="25:00"), "park"),
         (lambda d: d["busy_slots"].append({"specialist": "ghost", "at": "D+1 09:00"}), "busy_slots"),
         (lambda d: d["clinic"].update(timezone="Mars/Olympus"), "timezone"),
+        # Past the file's checks, refused by the import core: still nothing written.
+        (lambda d: d["specialists"][1]["availability"].update(start="16:00", end="09:00"), "park"),
+        (lambda d: d["patients"][3].update(dob="2999-01-01"), "RFH-100048"),
     ],
 )
 def test_a_malformed_file_names_the_entry_and_writes_nothing(db_session, tmp_path, mutate, expected):
