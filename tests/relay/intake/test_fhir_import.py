@@ -298,3 +298,64 @@ def test_a_line_nested_too_deeply_is_one_rejection():
     assert [(item.record, item.reason) for item in batch.rejected] == [
         ("line 1", "the line is nested too deeply to be a FHIR resource")
     ]
+
+
+def _slot_bundle(*slots: tuple[str, str, str]) -> dict:
+    """Dr. Lindqvist's Schedule and the given Slots (id, start, status), 30 minutes each."""
+    entries = [{"resource": {"resourceType": "Schedule", "id": "sched-derm",
+                             "actor": [{"reference": "Practitioner/prac-derm"}]}}]  # fmt: skip
+    for slot_id, start, status in slots:
+        begin = datetime.fromisoformat(start)
+        entries.append({"resource": {"resourceType": "Slot", "id": slot_id, "schedule": {"reference":
+                        "Schedule/sched-derm"}, "status": status, "start": begin.isoformat(),
+                        "end": (begin + timedelta(minutes=30)).isoformat()}})  # fmt: skip
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_published_slots_are_what_the_specialist_offers(db_session):
+    from relay.scheduling.slots import offer_slots
+    from relay.scheduling.time_windows import parse_time_request
+
+    _import(db_session, clinic_bundle(NOW.date()))
+    day = appointment_day(NOW.date()) + timedelta(days=7)
+    at = lambda hour: datetime.combine(day, datetime.min.time().replace(hour=hour), tzinfo=ZoneInfo(TZ))  # noqa: E731
+    report = _import(db_session, _slot_bundle(("s-1", at(9).isoformat(), "free"), ("s-2", at(10).isoformat(), "busy"),
+                                              ("s-3", at(11).isoformat(), "free")))  # fmt: skip
+    assert report.as_dict()["counts"]["slots"]["created"] == 3
+
+    derm = db_session.scalars(select(Specialist).filter_by(key="1912345678")).one()
+    window = parse_time_request(f"{day:%A %B} {day.day}", now=NOW, tz=TZ)
+    offer = offer_slots(db_session, specialist_id=derm.id, window=window, now=NOW, tz=TZ)
+    assert offer.slots == [at(9).astimezone(UTC), at(11).astimezone(UTC)]  # not the busy one, nor weekly hours
+
+
+def test_a_conflict_the_checks_miss_is_one_rejection_and_the_rest_lands(db_session):
+    _import(db_session, clinic_bundle(NOW.date()))
+    start = datetime.combine(appointment_day(NOW.date()) + timedelta(days=14), datetime.min.time(), tzinfo=UTC)
+    bundle = _slot_bundle(("dup-a", start.isoformat(), "free"), ("dup-b", start.isoformat(), "free"))
+    bundle["entry"].append({"resource": {"resourceType": "Patient", "id": "late", "identifier": [{"type": {
+        "coding": [{"code": "MR"}]}, "value": "NS-2000"}], "name": [{"text": "Late Arrival"}],
+        "birthDate": "1970-01-01"}})  # fmt: skip
+
+    report = _import(db_session, bundle)
+
+    # Two Slots of one Schedule at the same time: the database's unique constraint refuses the second.
+    assert report.as_dict()["counts"]["slots"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    [rejection] = report.rejections
+    assert rejection.kind == "slots" and "the database refused it" in rejection.reason
+    assert _patient(db_session, "NS-2000").name == "Late Arrival"
+
+
+def test_a_partial_import_leaves_what_it_does_not_mention_alone(db_session):
+    _import(db_session, clinic_bundle(NOW.date()))
+    only_olivia = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {**next(e["resource"] for e in clinic_bundle(NOW.date())["entry"]
+                             if e["resource"].get("id") == "pat-1"), "name": [{"text": "Olivia Brennan-Shaw"}]}}
+    ]}  # fmt: skip
+    report = _import(db_session, only_olivia)
+
+    assert report.as_dict()["counts"] == {"patients": {"created": 0, "updated": 1, "unchanged": 0, "rejected": 0}}
+    assert _patient(db_session, "NS-1001").name == "Olivia Brennan-Shaw"
+    assert _patient(db_session, "NS-1001").insurance_payer == "Blue Cross Blue Shield"  # Coverage not sent: kept
+    assert _referral(db_session, "NS-R-1").status == "scheduled"
+    assert db_session.scalar(select(func.count()).select_from(Patient).where(Patient.mrn.like("NS-%"))) == 5
