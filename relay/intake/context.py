@@ -98,6 +98,13 @@ class RowIndex(Generic[M]):
             return self.by_id.get(("fhir_role_id", ref.fhir_role_id))
         return None
 
+    def resolve(self, ref: Ref, what: str) -> M:
+        """The row a reference names; a rejection naming the reference when there is none."""
+        found = self.find(ref)
+        if found is None:
+            raise Rejected(f"unknown {what} {ref}")
+        return found
+
     def find_by(self, column: str, value: str) -> M | None:
         return self.by_id.get((column, value))
 

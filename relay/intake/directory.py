@@ -148,9 +148,7 @@ def _specialist_values(ctx: ImportContext, record: SpecialistRecord, row: Specia
         # In the source's order (staff read the list), each payer once.
         values["insurance_accepted"] = list(dict.fromkeys(p.strip() for p in record.insurance_accepted if p.strip()))
     if isinstance(record.location, Ref):
-        location = ctx.locations.find(record.location)
-        if location is None:
-            raise Rejected(f"unknown location {record.location}")
+        location = ctx.locations.resolve(record.location, "location")
         values["location_id"] = location.id
         fallback = values.get("phone") or (row.phone if row is not None else "")
         values |= _location_fields(location, fallback)
@@ -215,9 +213,7 @@ def preload_slots(ctx: ImportContext, records: list[SlotRecord]) -> None:
 
 
 def apply_slot(ctx: ImportContext, record: SlotRecord) -> str:
-    specialist = ctx.specialists.find(record.specialist)
-    if specialist is None:
-        raise Rejected(f"unknown specialist {record.specialist}")
+    specialist = ctx.specialists.resolve(record.specialist, "specialist")
     if record.start.tzinfo is None or record.end.tzinfo is None:
         raise Rejected("a slot's start and end need a time zone")
     if record.end <= record.start:

@@ -144,9 +144,7 @@ def preload_coverages(ctx: ImportContext, records: list[CoverageRecord]) -> None
 
 
 def apply_coverage(ctx: ImportContext, record: CoverageRecord) -> str:
-    patient = ctx.patients.find(record.patient)
-    if patient is None:
-        raise Rejected(f"unknown patient {record.patient}")
+    patient = ctx.patients.resolve(record.patient, "patient")
     if record.active:
         if not record.payer:
             raise Rejected("the coverage names no payer")

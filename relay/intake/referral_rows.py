@@ -107,14 +107,10 @@ def _note_status_source(ctx: ImportContext, row: Referral, record: ReferralRecor
 def _referral_values(ctx: ImportContext, record: ReferralRecord) -> dict:
     values: dict = {}
     if isinstance(record.patient, Ref):
-        patient = ctx.patients.find(record.patient)
-        if patient is None:
-            raise Rejected(f"unknown patient {record.patient}")
+        patient = ctx.patients.resolve(record.patient, "patient")
         values["patient_id"] = patient.id
     if isinstance(record.specialist, Ref):
-        specialist = ctx.specialists.find(record.specialist)
-        if specialist is None:
-            raise Rejected(f"unknown specialist {record.specialist}")
+        specialist = ctx.specialists.resolve(record.specialist, "specialist")
         values["specialist_id"] = specialist.id
     if isinstance(record.referred_by, Ref):
         provider = ctx.providers.find(record.referred_by)
@@ -157,9 +153,7 @@ def preload_authorizations(ctx: ImportContext, records: list[AuthorizationRecord
 
 
 def apply_authorization(ctx: ImportContext, record: AuthorizationRecord) -> str:
-    referral = ctx.referrals.find(record.referral)
-    if referral is None:
-        raise Rejected(f"unknown referral {record.referral}")
+    referral = ctx.referrals.resolve(record.referral, "referral")
     values = {
         "authorization_required": True,
         "authorization_status": _enum(AuthorizationStatus, record.status, "authorization"),
@@ -227,14 +221,10 @@ def apply_appointment(ctx: ImportContext, record: AppointmentRecord) -> str:
 def _appointment_values(ctx: ImportContext, record: AppointmentRecord, row: Appointment | None) -> dict:
     values: dict = {}
     if isinstance(record.referral, Ref):
-        referral = ctx.referrals.find(record.referral)
-        if referral is None:
-            raise Rejected(f"unknown referral {record.referral}")
+        referral = ctx.referrals.resolve(record.referral, "referral")
         values["referral_id"] = referral.id
     if isinstance(record.specialist, Ref):
-        specialist = ctx.specialists.find(record.specialist)
-        if specialist is None:
-            raise Rejected(f"unknown specialist {record.specialist}")
+        specialist = ctx.specialists.resolve(record.specialist, "specialist")
         values["specialist_id"] = specialist.id
     if is_set(record.start):
         if record.start.tzinfo is None:
