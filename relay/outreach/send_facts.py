@@ -25,6 +25,9 @@ from relay.models import Appointment, ConsentEvent, Conversation, Patient, Plann
 from relay.models.outreach import SENT_STATES, OutreachChannel, OutreachState
 from relay.records import consent, conversations
 
+# Rows that may still go out today: what a lower one of them is about to send counts against the cap.
+ON_ITS_WAY = (OutreachState.QUEUED, OutreachState.SENDING)
+
 
 def local_day(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The start and end of the calendar day of `now` in `zone`."""
@@ -44,16 +47,16 @@ class RowFacts:
     def automated_today(self, outreach: PlannedOutreach, *, zone: ZoneInfo, now: datetime) -> int:
         """Texts this patient got from us (or is getting right now) on the local calendar day of `now`.
 
-        A row another worker is sending counts only if its id is lower: of two
-        rows racing for the last place of the day exactly one goes, and the cap
-        holds without a lock.
+        A row on its way (queued, or being sent by another worker) counts only if
+        its id is lower: of two rows racing for the last place of the day the
+        lower one goes, and the cap holds without a lock. Queued counts too: a
+        lower row not yet claimed when a higher one is checked would otherwise be
+        missed by it, while it misses the higher one in turn (both went).
         """
         start, end = local_day(now, zone)
         row = PlannedOutreach
         sent = and_(row.state.in_(SENT_STATES), row.sent_at >= start, row.sent_at < end)
-        sending = and_(
-            row.state == OutreachState.SENDING, row.id < outreach.id, row.updated_at >= start, row.updated_at < end
-        )
+        sending = and_(row.state.in_(ON_ITS_WAY), row.id < outreach.id, row.updated_at >= start, row.updated_at < end)
         return self.session.execute(
             select(func.count()).where(
                 row.patient_id == outreach.patient_id,
@@ -110,7 +113,7 @@ class BatchFacts:
                 row.channel == OutreachChannel.SMS,
                 row.id.not_in([r.id for r in rows]),
                 or_(and_(row.state.in_(SENT_STATES), row.sent_at >= since),
-                    and_(row.state == OutreachState.SENDING, row.updated_at >= since)),
+                    and_(row.state.in_(ON_ITS_WAY), row.updated_at >= since)),
             )
         ):  # fmt: skip
             sent = state in SENT_STATES

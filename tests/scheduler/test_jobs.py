@@ -89,6 +89,20 @@ def test_the_fourth_automated_text_of_the_day_waits_for_tomorrow(outreach_env):
     assert outreach_env.created_requests() == [] and row(yesterday).state == "delivered"
 
 
+def test_a_lower_row_still_queued_takes_the_last_place_of_the_day(outreach_env):
+    # Two sent today, a lower row queued (not yet claimed by its worker), a higher one checked first:
+    # the higher one must leave the last place to the lower, or both would count only two and go.
+    morning, now = local(0, "09:00"), local(0, "15:00")
+    for hour in (9, 10):
+        add_row(
+            "James Carter", due_at=morning, state="sent", sent_at=local(0, f"{hour:02d}:00"), twilio_sid=f"SMq{hour}"
+        )
+    lower = add_row("James Carter", due_at=now - timedelta(minutes=2), state="queued")
+    higher = add_row("James Carter", due_at=now - timedelta(minutes=1))
+    assert _queue_and_send(higher, now) == "deferred:daily_cap"
+    assert row(lower).state == "queued" and outreach_env.created_requests() == []
+
+
 def test_of_four_due_at_once_three_go_today(daytime, redis_client, outreach_env):
     zone, now = daytime
     ids = [add_row("James Carter", due_at=now - timedelta(minutes=4 - i)) for i in range(4)]
