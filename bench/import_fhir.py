@@ -93,7 +93,10 @@ GROUPS = (
     ("FHIR models (fhir.resources + pydantic)", ("fhir/resources", "fhir_core", "pydantic")),
     ("database (SQLAlchemy + driver)", ("sqlalchemy/", "sqlite3", "psycopg")),
     ("outreach planning (relay/outreach)", ("/relay/outreach/",)),
-    ("FHIR mapping (relay/intake/fhir.py)", ("/relay/intake/fhir.py",)),
+    (
+        "FHIR reading and mapping (relay/intake/fhir*.py)",
+        ("/relay/intake/fhir.py", "/relay/intake/fhir_mapping.py", "/relay/intake/fhir_datatypes.py"),
+    ),
     ("import core (relay/intake)", ("/relay/intake/",)),
     ("phone numbers (phonenumbers)", ("phonenumbers/",)),
     ("JSON", ("json/",)),
