@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from api import appointments, conversations, faqs, handoffs, health, imports, outreach, patients, referrals
+from console.app import install as install_console
 from relay.records.clinics import ClinicNotConfigured
 from webhooks import sms, status, voice
 
@@ -25,6 +26,7 @@ def create_app() -> FastAPI:
     app.include_router(imports.router)
     app.include_router(patients.router)
     app.include_router(appointments.router)
+    install_console(app)
 
     @app.exception_handler(ClinicNotConfigured)
     async def _no_clinic(_request, exc):

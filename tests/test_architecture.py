@@ -1,6 +1,6 @@
 """Imports run one way (the contracts under [tool.importlinter] in pyproject.toml), and the check bites.
 
-The edges (webhooks, api, scheduler, bot, bench) call into relay/; inside
+The edges (webhooks, api, console, scheduler, bot, bench) call into relay/; inside
 relay/ a layer imports only the layers below it; and no module comes back to
 itself through its siblings. Each contract is shown to fail on a copy of the
 tree with one deliberate wrong import, so a green run means something.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from relay.core.settings import PROJECT_ROOT
 
-PACKAGES = ("relay", "api", "webhooks", "scheduler", "bot", "bench")
+PACKAGES = ("relay", "api", "console", "webhooks", "scheduler", "bot", "bench")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

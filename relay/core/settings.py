@@ -119,6 +119,15 @@ class Settings(BaseSettings):
     fhir_max_attempts: int = 5
     fhir_backoff_base_seconds: float = 1.0
 
+    # --- the staff console (CONSOLE_*) --------------------------------------
+    # A console session ends after this long without a request.
+    console_idle_minutes: int = 15
+    # Failed passwords or codes in a row that lock an account, and for how long.
+    console_lockout_attempts: int = 5
+    console_lockout_minutes: int = 15
+    # How long the enrolment link `relay create-user` prints stays valid.
+    console_enrolment_hours: int = 24
+
     @property
     def is_production(self) -> bool:
         return self.relay_env.lower() == "production"

@@ -19,7 +19,7 @@ from relay.models.referral import (
     ReferralType,
 )
 from relay.models.specialist import BookedSlot, Location, PublishedSlot, Specialist, WeeklyAvailability
-from relay.models.staff import StaffRole, StaffUser
+from relay.models.staff import StaffRole, StaffSession, StaffUser
 from relay.models.sync import FhirSyncCursor
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "ReviewRating",
     "Specialist",
     "StaffRole",
+    "StaffSession",
     "StaffUser",
     "WeeklyAvailability",
     "utcnow",

@@ -172,6 +172,29 @@ def _sync_fhir(_args: argparse.Namespace) -> int:
     return 1 if summary.rejections or summary.write_back.failed else 0
 
 
+def _create_user(args: argparse.Namespace) -> int:
+    """Exit 0: created, the enrolment link printed; 2: the email already has an account (or is no email)."""
+    from relay.core.db import session_scope
+    from relay.core.settings import get_settings
+    from relay.models import StaffRole, utcnow
+    from relay.staff.accounts import AccountError, create_user
+
+    settings = get_settings()
+    try:
+        with session_scope() as session:
+            user, token = create_user(
+                session, email=args.email, role=StaffRole(args.role), name=args.name, now=utcnow()
+            )
+            email, role = user.email, user.role
+    except AccountError as exc:
+        print(f"create-user: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {role} {email}. Send them this enrolment link (it works once):")
+    print(f"  {settings.base_url}/console/enrol/{token}")
+    print(f"It expires in {settings.console_enrolment_hours} hours.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from relay.intake.csv_files import CSV_KINDS
 
@@ -209,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     fhir_door = doors.add_parser("fhir", help="a FHIR R4 Bundle, or Bulk Data NDJSON files (docs/fhir.md)")
     fhir_door.add_argument("files", nargs="+", help="bundle.json, or Patient.ndjson ServiceRequest.ndjson ...")
     fhir_door.set_defaults(run=_import_fhir)
+
+    staff = commands.add_parser("create-user", help="add a staff member to the console and print their enrolment link")
+    staff.add_argument("email", help="their email address: they sign in with it")
+    staff.add_argument("--role", required=True, choices=["staff", "admin"], help="admin also manages content")
+    staff.add_argument("--name", help="how the console shows them (default: the part of the email before @)")
+    staff.set_defaults(run=_create_user)
 
     sync = commands.add_parser("sync", help="bring clinic data in from the EHR, and Relay's bookings back to it")
     sources = sync.add_subparsers(dest="source", required=True)

@@ -1,0 +1,1 @@
+"""The staff console: server-rendered pages under /console, served by the API process."""

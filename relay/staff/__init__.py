@@ -1,0 +1,1 @@
+"""Staff accounts for the console: passwords, the TOTP second factor, enrolment, lockout, sessions."""
