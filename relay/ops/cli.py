@@ -69,10 +69,10 @@ def _chat(args: argparse.Namespace) -> int:
         if args.as_name:
             patient = session.scalars(select(Patient).where(Patient.name.ilike(args.as_name))).first()
             if patient is None:
-                print(f"no patient named {args.as_name!r}; try --phone", file=sys.stderr)
+                print("no patient by that name; try --phone", file=sys.stderr)  # names stay out of output
                 return 2
             if patient.phone is None:
-                print(f"{args.as_name!r} has no mobile number on file; try --phone", file=sys.stderr)
+                print("that patient has no mobile number on file; try --phone", file=sys.stderr)
                 return 2
             phone = patient.phone
         else:

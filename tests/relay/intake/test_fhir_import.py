@@ -18,6 +18,7 @@ from relay.models import (
     Patient,
     PlannedOutreach,
     Referral,
+    ReferringProvider,
     Specialist,
 )
 from relay.models.outreach import OutreachState
@@ -359,3 +360,63 @@ def test_a_partial_import_leaves_what_it_does_not_mention_alone(db_session):
     assert _patient(db_session, "NS-1001").insurance_payer == "Blue Cross Blue Shield"  # Coverage not sent: kept
     assert _referral(db_session, "NS-R-1").status == "scheduled"
     assert db_session.scalar(select(func.count()).select_from(Patient).where(Patient.mrn.like("NS-%"))) == 5
+
+
+def test_a_task_whose_referral_came_earlier_approves_it(db_session):
+    _import(db_session, clinic_bundle(NOW.date()))
+    approved = {
+        "resourceType": "Task",
+        "id": "task-auth-3",
+        "identifier": [{"value": "PA-77812"}],
+        "status": "completed",
+        "intent": "order",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve"}]},
+        "focus": {"reference": "ServiceRequest/sr-3"},
+    }
+    report = _import(db_session, {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": approved}]})
+
+    assert report.as_dict()["counts"] == {"authorizations": {"created": 0, "updated": 1, "unchanged": 0, "rejected": 0}}
+    referral = _referral(db_session, "NS-R-3")
+    assert (referral.authorization_status, referral.ehr_status) == ("approved", "on-hold")
+    assert referral.status == "ready_to_schedule"  # on-hold only for the authorization, which is in
+
+
+def test_orders_that_are_not_referrals_are_refused_and_outside_doctors_are_referrers(db_session):
+    bundle = clinic_bundle(NOW.date())
+    lab = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "sr-2")
+    lab["category"] = [{"coding": [{"system": "http://snomed.info/sct", "code": "108252007", "display": "Lab"}]}]
+    bundle["entry"].append({"resource": {"resourceType": "Practitioner", "id": "prac-outside",
+                                         "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi",
+                                                         "value": "1945678901"}],
+                                         "name": [{"text": "Dr. Omar Haddad"}]}})  # fmt: skip
+    report = _import(db_session, bundle)
+
+    problems = {(item.kind, item.record): item.reason for item in report.rejections}
+    assert "not a referral" in problems[("referrals", "ServiceRequest/sr-2")]
+    assert db_session.scalars(select(Referral).filter_by(external_id="NS-R-2")).first() is None
+    outside = db_session.scalars(select(ReferringProvider).filter_by(key="1945678901")).one()
+    assert outside.name == "Dr. Omar Haddad"
+    assert db_session.scalars(select(Specialist).filter_by(key="1945678901")).first() is None
+
+
+def test_a_status_the_source_states_starts_the_campaign_again(db_session):
+    from relay.intake.records import Batch, ReferralRecord
+
+    _import(db_session, clinic_bundle(NOW.date()))
+    later = NOW + timedelta(days=3)
+    batch = Batch()
+    batch.add(ReferralRecord(external_id="NS-R-2", status="cancelled"))
+    import_batch(db_session, batch, now=later, source="api")
+
+    referral = _referral(db_session, "NS-R-2")
+    events = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.referral_id == referral.id, AuditEvent.action == "referral.status_changed")
+    ).all()
+    assert [(e.details["from"], e.details["to"], e.actor, e.at) for e in events] == [
+        ("ready_to_schedule", "cancelled", "import:api", later)
+    ]
+    # The ready-to-schedule campaign is cancelled; the cancelled one is dated from the stated change.
+    planned = [key for key, state, _ in _plan(db_session, referral) if state == OutreachState.PLANNED]
+    assert planned and all(f":cancelled@{later.isoformat()}" in key for key in planned)
+    earlier = [state for key, state, _ in _plan(db_session, referral) if ":ready_to_schedule@" in key]
+    assert earlier and set(earlier) == {OutreachState.CANCELLED}

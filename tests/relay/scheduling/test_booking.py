@@ -326,6 +326,8 @@ def test_coverage_is_the_payer_in_the_specialists_list(db_session):
     assert not coverage_accepted(patient("Priya Patel"), specialist("okafor"))  # UnitedHealthcare
     assert coverage_accepted(Patient(insurance_payer="  blue cross blue shield of illinois "), specialist("okafor"))
     assert not coverage_accepted(Patient(insurance_payer=None), specialist("okafor"))
+    # A specialist whose accepted payers Relay does not know (core FHIR has no such element) is not checked.
+    assert coverage_accepted(patient("Priya Patel"), Specialist(insurance_accepted=[]))
 
 
 # --- races between real connections ------------------------------------------

@@ -146,6 +146,15 @@ def test_booking_a_free_published_slot_takes_its_length(db_session, raman):
     assert local_hhmm(offer.slots) == ["Tue 11:15", "Tue 14:00"]
 
 
+def test_moving_to_a_published_slot_of_another_length_takes_that_length(db_session, raman):
+    tom = referral(db_session, "RF-2007")
+    book_slot(db_session, referral=tom, start_at=at(TUESDAY, "09:00"), now=NOW, actor="bot")
+
+    moved = book_slot(db_session, referral=tom, start_at=at(TUESDAY, "11:15"), now=NOW, actor="bot")
+
+    assert (moved.start_at, moved.duration_minutes) == (at(TUESDAY, "11:15"), 20)  # not the 45 minutes it had
+
+
 def test_a_published_slot_written_in_another_zone_is_the_same_slot(db_session, raman):
     tom = referral(db_session, "RF-2007")
     start = at(TUESDAY, "11:15").astimezone(ZoneInfo("Asia/Kolkata"))
