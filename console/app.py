@@ -7,16 +7,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console.deps import CsrfRefused, SignInRequired
-from console.routes import router, templates
+from console import faq_pages, handoff_pages, referral_pages, routes, simulator_pages, user_pages
+from console.deps import AdminOnly, CsrfRefused, SignInRequired
+from console.rendering import templates
 
 PREFIX = "/console"
 STATIC = Path(__file__).resolve().parent / "static"
 
-# No script runs in the console (none is needed yet), nothing is framed, nothing leaves by a form elsewhere.
+# Scripts only from our own files (htmx, vendored; no inline script, no eval), nothing framed,
+# nothing leaves by a form elsewhere.
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -50,8 +52,13 @@ class ConsoleHeaders:
 _TITLED = {name.title() for name in SECURITY_HEADERS}
 
 
+ROUTERS = (routes.router, handoff_pages.router, referral_pages.router, faq_pages.router, user_pages.router,
+           simulator_pages.router)  # fmt: skip
+
+
 def install(app: FastAPI) -> None:
-    app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_middleware(ConsoleHeaders)
 
@@ -61,4 +68,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, _exc: CsrfRefused) -> HTMLResponse:
-        return templates.TemplateResponse(request, "forbidden.html", {}, status_code=403)
+        return templates.TemplateResponse(request, "forbidden.html", {"why": "csrf"}, status_code=403)
+
+    @app.exception_handler(AdminOnly)
+    async def _admin_only(request: Request, _exc: AdminOnly) -> HTMLResponse:
+        return templates.TemplateResponse(request, "forbidden.html", {"why": "admin"}, status_code=403)

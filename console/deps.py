@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from relay.core.db import session_scope
 from relay.core.settings import get_settings
-from relay.models import StaffSession, StaffUser, utcnow
+from relay.models import StaffRole, StaffSession, StaffUser, utcnow
 from relay.staff import sessions
 
 SESSION_COOKIE = "relay_console"
@@ -26,6 +26,10 @@ class SignInRequired(Exception):
 
 class CsrfRefused(Exception):
     """A form came without the token this browser was given."""
+
+
+class AdminOnly(Exception):
+    """A staff member without the admin role asked for an admin page."""
 
 
 def get_session() -> Iterator[Session]:
@@ -81,6 +85,34 @@ def require_staff(request: Request, db: DbDep, now: NowDep) -> Staff:
 
 
 StaffDep = Annotated[Staff, Depends(require_staff)]
+
+
+def require_staff_without_touch(request: Request, db: DbDep, now: NowDep) -> Staff:
+    """For what a page fetches by itself (the queue every few seconds, previews): the session must be
+    live, but such a request is not the person doing anything, so it does not keep the session alive;
+    an open page left alone still ends after the idle limit."""
+    staff_session = live_session(request, db, now)
+    if staff_session is None or not staff_session.second_factor_done:
+        raise SignInRequired
+    return Staff(user=db.get_one(StaffUser, staff_session.user_id), session=staff_session)
+
+
+PollDep = Annotated[Staff, Depends(require_staff_without_touch)]
+
+
+def require_admin(staff: StaffDep) -> Staff:
+    if staff.user.role != StaffRole.ADMIN:
+        raise AdminOnly
+    return staff
+
+
+AdminDep = Annotated[Staff, Depends(require_admin)]
+
+
+def require_csrf(request: Request, staff: Staff, form_token: str = "") -> None:
+    """A state-changing request of a signed-in session must carry the session's token: in the form's hidden
+    field, or (htmx requests) in the X-CSRF-Token header that base.html sets for every htmx request."""
+    check_csrf(staff.session.csrf_token, form_token or request.headers.get("X-CSRF-Token", ""))
 
 
 def check_csrf(expected: str | None, given: str) -> None:

@@ -2,14 +2,11 @@
 
 import base64
 import io
-from pathlib import Path
 from typing import Annotated, Any
 
-import jinja2
 import segno
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, Response
 
 from console import queue
 from console.deps import (
@@ -24,18 +21,11 @@ from console.deps import (
     pre_session_csrf,
     set_cookie,
 )
+from console.rendering import page, redirect, signed_in
+from console.viewing import viewed
 from relay.models import StaffUser
-from relay.records.audit import record
 from relay.staff import accounts, sessions
 from relay.staff.accounts import AccountError, Outcome
-
-HERE = Path(__file__).resolve().parent
-# Autoescape everything: patient names and anything else from outside are always text, never markup.
-templates = Jinja2Templates(
-    env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -45,12 +35,8 @@ LOCKED = "Too many attempts. Try again later."
 Field = Annotated[str, Form()]
 
 
-def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+_page = page
+_redirect = redirect
 
 
 def _pre_session_page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -186,7 +172,5 @@ def enrol(
 def home(request: Request, staff: StaffDep, db: DbDep, now: NowDep) -> Response:
     rows = queue.open_queue(db, now=now)
     # One audit event per patient shown; an unknown number is no patient record.
-    for patient_id in sorted({row.patient_id for row in rows if row.patient_id is not None}):
-        record(db, actor=staff.actor, action="console.viewed", patient_id=patient_id, details={"page": "queue"},
-               now=now)  # fmt: skip
-    return _page(request, "queue.html", staff=staff.user, csrf_token=staff.session.csrf_token, rows=rows)
+    viewed(db, staff, page="queue", patient_ids=[row.patient_id for row in rows], now=now, dedupe=True)
+    return signed_in(request, staff, "queue.html", section="queue", rows=rows)

@@ -19,6 +19,14 @@ class RecipientOptedOut(Exception):
     """The number texted STOP (or never consented): nothing may be sent to it."""
 
 
+class ClaimedByOther(Exception):
+    """Another staff member has this conversation; `by_id` says who."""
+
+    def __init__(self, handoff_id: int, by_id: int | None) -> None:
+        super().__init__(f"handoff {handoff_id} is claimed by another staff member")
+        self.by_id = by_id
+
+
 def open_handoff(
     session: Session,
     *,
@@ -90,14 +98,63 @@ def queue(session: Session, *, status: HandoffStatus | None = None) -> list[Hand
     return list(session.scalars(query))
 
 
-def reply(session: Session, *, handoff: Handoff, body: str, actor: str, now: datetime | None = None) -> Message:
+def claim(session: Session, *, handoff: Handoff, staff_id: int, actor: str, now: datetime) -> Handoff:
+    """Staff member `staff_id` takes the conversation; claiming one's own claim again is a no-op.
+
+    A conditional UPDATE, so that two people pressing "Claim" together cannot
+    both get it: the second is refused with ClaimedByOther. Raises
+    HandoffResolved when the handoff is closed.
+    """
+    result = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff.id, Handoff.status == HandoffStatus.OPEN, Handoff.assigned_to_id.is_(None))
+        .values(assigned_to_id=staff_id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(handoff, ["status", "assigned_to_id", "claimed_at"])
+    if changed_rows(result) == 1:
+        _audit(session, handoff.conversation, actor=actor, action="handoff.claimed", now=now,
+               details={"handoff_id": handoff.id})  # fmt: skip
+        return handoff
+    if handoff.status != HandoffStatus.OPEN:
+        raise HandoffResolved(f"handoff {handoff.id} is {handoff.status}")
+    if handoff.assigned_to_id != staff_id:
+        raise ClaimedByOther(handoff.id, handoff.assigned_to_id)
+    return handoff
+
+
+def release(session: Session, *, handoff: Handoff, staff_id: int, actor: str, now: datetime) -> None:
+    """Give a claimed handoff back to the queue unresolved (the claimer only)."""
+    if handoff.status != HandoffStatus.OPEN:
+        raise HandoffResolved(f"handoff {handoff.id} is {handoff.status}")
+    if handoff.assigned_to_id != staff_id:
+        raise ClaimedByOther(handoff.id, handoff.assigned_to_id)
+    handoff.assigned_to_id, handoff.claimed_at = None, None
+    session.flush()
+    _audit(session, handoff.conversation, actor=actor, action="handoff.released", now=now,
+           details={"handoff_id": handoff.id})  # fmt: skip
+
+
+def reply(
+    session: Session,
+    *,
+    handoff: Handoff,
+    body: str,
+    actor: str,
+    now: datetime | None = None,
+    staff_id: int | None = None,
+) -> Message:
     """A staff member answers the patient by SMS, from the clinic's number.
 
-    Raises HandoffResolved, RecipientOptedOut, or SmsSendError (from Twilio).
+    With `staff_id` (the console), only the staff member who claimed the
+    handoff may answer; the API's shared token has no person behind it.
+    Raises HandoffResolved, ClaimedByOther, RecipientOptedOut, or SmsSendError (from Twilio).
     """
     now = now or utcnow()
     if handoff.status != HandoffStatus.OPEN:
         raise HandoffResolved(f"handoff {handoff.id} is {handoff.status}")
+    if staff_id is not None and handoff.assigned_to_id != staff_id:
+        raise ClaimedByOther(handoff.id, handoff.assigned_to_id)
     conversation = handoff.conversation
     if consent.is_opted_out(session, conversation.phone):
         raise RecipientOptedOut("the number has opted out of texts; it must text START first")
@@ -107,15 +164,28 @@ def reply(session: Session, *, handoff: Handoff, body: str, actor: str, now: dat
     return message
 
 
-def resolve(session: Session, *, handoff: Handoff, actor: str, now: datetime | None = None) -> Handoff:
-    """Close the handoff and give the conversation back to the bot.
+def resolve(
+    session: Session,
+    *,
+    handoff: Handoff,
+    actor: str,
+    now: datetime | None = None,
+    staff_id: int | None = None,
+    note: str | None = None,
+) -> Handoff:
+    """Close the handoff and give the conversation back to the bot, with a note of the outcome.
 
-    Raises HandoffResolved when it is already closed.
+    With `staff_id` (the console), a handoff claimed by someone else cannot be
+    resolved from under them. Raises HandoffResolved when it is already closed.
     """
     now = now or utcnow()
     if handoff.status != HandoffStatus.OPEN:
         raise HandoffResolved(f"handoff {handoff.id} is already {handoff.status}")
+    if staff_id is not None and handoff.assigned_to_id not in (None, staff_id):
+        raise ClaimedByOther(handoff.id, handoff.assigned_to_id)
     handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, now
+    handoff.resolved_by_id = staff_id
+    handoff.resolution_note = (note or "").strip()[:500] or None
     session.flush()
     conversation = handoff.conversation
     if open_handoff_for(session, conversation=conversation) is None:

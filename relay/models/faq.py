@@ -1,5 +1,7 @@
 """FAQ entries that admins edit and the bot answers from."""
 
+from datetime import datetime
+
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,4 +15,8 @@ class Faq(Timestamps, Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     question: Mapped[str] = mapped_column(String(500))
     examples: Mapped[list] = mapped_column(default=list)
-    answer: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)  # English
+    # Spanish; empty until an admin writes it (the English answer is used meanwhile).
+    answer_es: Mapped[str | None] = mapped_column(Text)
+    # A retired entry is kept (the audit log names it) but the bot no longer answers from it.
+    retired_at: Mapped[datetime | None]

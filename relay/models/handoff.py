@@ -49,6 +49,11 @@ class Handoff(Timestamps, Base):
     # When the patient was told a person will answer; while a handoff is open the
     # bot stays silent, and this makes the "we'll reply soon" go out only once.
     acknowledged_at: Mapped[datetime | None]
+    # The staff member who claimed the conversation; a second claim is refused while it is open.
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    claimed_at: Mapped[datetime | None]
+    # How staff left it when handing the conversation back to the bot.
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    resolution_note: Mapped[str | None] = mapped_column(String(500))
 
     conversation: Mapped["Conversation"] = relationship()

@@ -59,9 +59,21 @@ def _score(message: str, faq: Faq) -> float:
     return max(similarity(message, phrase) for phrase in [faq.question, *faq.examples])
 
 
+def live_entries(session: Session) -> list[Faq]:
+    """The entries the bot answers from: every one not retired."""
+    return list(session.scalars(select(Faq).where(Faq.retired_at.is_(None)).order_by(Faq.key)))
+
+
+def answer_in(faq: Faq, language: str) -> str:
+    """The answer in the patient's language; English while no Spanish answer is written."""
+    if language == "es" and faq.answer_es:
+        return faq.answer_es
+    return faq.answer
+
+
 def best_match(session: Session, message: str) -> FaqMatch | None:
     best: FaqMatch | None = None
-    for faq in session.scalars(select(Faq).order_by(Faq.key)):
+    for faq in live_entries(session):
         score = _score(message, faq)
         if best is None or score > best.score:
             best = FaqMatch(faq, score)
@@ -74,7 +86,7 @@ def answer_for(session: Session, *, message: str, selected_key: str | None, sele
     if match and match.score >= STRONG_MATCH:
         return match.faq
     if selected_key and selector_confidence >= SELECTOR_CONFIDENCE:
-        selected = session.scalars(select(Faq).filter_by(key=selected_key)).one_or_none()
+        selected = session.scalars(select(Faq).filter_by(key=selected_key, retired_at=None)).one_or_none()
         if selected is not None and _score(message, selected) >= SELECTOR_SUPPORT:
             return selected
     if match and match.score >= WEAK_MATCH:

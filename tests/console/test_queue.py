@@ -106,7 +106,7 @@ def test_viewing_the_queue_writes_one_audit_event_per_patient_shown(console, acc
         unknown = session.scalars(select(Conversation).filter_by(phone=UNKNOWN)).one()
     assert len(shown) == 2 and unknown.patient_id is None
     assert sorted(event.patient_id for event in events) == sorted(shown)
-    assert all(event.actor == f"staff:{account.id}" and event.details == {"page": "queue"} for event in events)
+    assert all(event.actor == f"staff:{account.id}" and event.details["page"] == "queue" for event in events)
     assert all(event.at == clock.now for event in events)
 
 
