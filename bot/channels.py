@@ -32,7 +32,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import rasa_patches
+
 logger = logging.getLogger(__name__)
+
+# Rasa imports this module (credentials.yml) before serving: the place to apply our patches to it.
+rasa_patches.apply()
 
 
 class SmsOutput(CollectingOutputChannel):
