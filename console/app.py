@@ -63,7 +63,11 @@ def install(app: FastAPI) -> None:
     app.add_middleware(ConsoleHeaders)
 
     @app.exception_handler(SignInRequired)
-    async def _sign_in(_request: Request, _exc: SignInRequired) -> Response:
+    async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
+        # A request htmx made (a poll, a preview) would swap the sign-in page into a fragment of the page;
+        # HX-Redirect makes htmx load the sign-in page as a whole instead.
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": f"{PREFIX}/sign-in"})
         return RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
 
     @app.exception_handler(CsrfRefused)

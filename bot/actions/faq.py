@@ -5,10 +5,11 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import clinic_contact
+from bot.actions.common import clinic_contact, conversation_for
 from bot.actions.handoff import misunderstood
 from relay.core.db import session_scope
-from relay.records.faq import answer_for
+from relay.language.languages import language_of
+from relay.records.faq import answer_for, answer_in
 
 
 def selected_faq(tracker: Tracker) -> tuple[str | None, float]:
@@ -30,7 +31,10 @@ def answer_from_faq(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
         faq = answer_for(
             session, message=tracker.latest_message.get("text") or "", selected_key=key, selector_confidence=confidence
         )
-        answer = faq.answer if faq else None
+        # The patient's language from their record (the conversation's own language comes with issue 13).
+        conversation = conversation_for(session, tracker) if faq else None
+        patient = conversation.patient if conversation is not None else None
+        answer = answer_in(faq, language_of(patient.language if patient else None).value) if faq else None
     if answer is None:
         return False
     dispatcher.utter_message(text=answer)

@@ -177,7 +177,7 @@ def _create_user(args: argparse.Namespace) -> int:
     from relay.core.db import session_scope
     from relay.core.settings import get_settings
     from relay.models import StaffRole, utcnow
-    from relay.staff.accounts import AccountError, create_user
+    from relay.staff.accounts import AccountError, create_user, enrolment_link
 
     settings = get_settings()
     try:
@@ -190,7 +190,7 @@ def _create_user(args: argparse.Namespace) -> int:
         print(f"create-user: {exc}", file=sys.stderr)
         return 2
     print(f"created {role} {email}. Send them this enrolment link (it works once):")
-    print(f"  {settings.base_url}/console/enrol/{token}")
+    print(f"  {enrolment_link(token)}")
     print(f"It expires in {settings.console_enrolment_hours} hours.")
     return 0
 

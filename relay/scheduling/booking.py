@@ -30,6 +30,8 @@ from relay.scheduling.slots import load_blocks, load_published, slot_minutes
 SELF_SCHEDULABLE_STATUSES = frozenset(
     {ReferralStatus.READY_TO_SCHEDULE, ReferralStatus.CANCELLED, ReferralStatus.NO_SHOW, ReferralStatus.SCHEDULED}
 )
+# An emergency waits for nobody's review: staff book it as soon as it is received.
+STAFF_EMERGENCY_STATUSES = SELF_SCHEDULABLE_STATUSES | {ReferralStatus.RECEIVED}
 # A slot that starts sooner than this can't be reached in time; refuses stale offers near the start.
 BOOKING_MIN_LEAD = timedelta(minutes=30)
 
@@ -58,18 +60,21 @@ def coverage_accepted(patient: Patient, specialist: Specialist) -> bool:
     return any(payer == accepted.strip().casefold() for accepted in specialist.insurance_accepted or [])
 
 
-def book_slot(session: Session, *, referral: Referral, start_at: datetime, now: datetime, actor: str) -> Appointment:
+def book_slot(
+    session: Session, *, referral: Referral, start_at: datetime, now: datetime, actor: str, by_staff: bool = False
+) -> Appointment:
     """Book `start_at` for the referral, or move its live appointment there.
 
     Raises NotBookable (emergency, wrong status, past or off-grid time) or
     SlotTaken (someone else holds the slot). Booking the time the appointment
-    already has changes nothing.
+    already has changes nothing. An emergency referral is booked by staff
+    (`by_staff`, the console), never by the patient through the bot.
     """
     # One representation for the instant: aware datetimes in different zones don't
     # compare equal across a DST fold (PEP 495).
     start_at = require_aware(start_at, "start_at").astimezone(UTC)
     require_aware(now, "now")
-    if reason := _why_not_self_schedulable(referral):
+    if reason := _why_not_schedulable(referral, by_staff=by_staff):
         raise NotBookable(reason)
     current = live_appointment(session, referral=referral)
     if current is not None and current.start_at == start_at:
@@ -156,12 +161,17 @@ def live_appointment(session: Session, *, referral: Referral) -> Appointment | N
 # --- the steps ---------------------------------------------------------------
 
 
-def _why_not_self_schedulable(referral: Referral) -> str | None:
-    if referral.is_emergency:
+def _why_not_schedulable(referral: Referral, *, by_staff: bool) -> str | None:
+    if referral.is_emergency and not by_staff:
         return "emergency referrals are scheduled by staff, not by the patient"
-    if referral.status not in SELF_SCHEDULABLE_STATUSES:
+    if referral.status not in schedulable_statuses(referral, by_staff=by_staff):
         return f"a referral that is {referral.status.replace('_', ' ')} can't be scheduled by the patient"
     return None
+
+
+def schedulable_statuses(referral: Referral, *, by_staff: bool) -> frozenset[ReferralStatus]:
+    """The statuses from which the referral may be booked: staff book an emergency straight from received."""
+    return STAFF_EMERGENCY_STATUSES if by_staff and referral.is_emergency else SELF_SCHEDULABLE_STATUSES
 
 
 def _check_bookable_time(session: Session, *, referral: Referral, start_at: datetime, now: datetime) -> int:

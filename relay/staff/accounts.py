@@ -14,11 +14,11 @@ from functools import cache
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relay.core.settings import get_settings
-from relay.models import StaffRole, StaffUser
+from relay.models import AuditEvent, StaffRole, StaffSession, StaffUser
 from relay.records.audit import record
 
 MIN_PASSWORD_LENGTH = 12
@@ -81,9 +81,12 @@ def find_by_email(session: Session, email: str) -> StaffUser | None:
 
 
 def create_user(
-    session: Session, *, email: str, role: StaffRole, now: datetime, name: str | None = None
+    session: Session, *, email: str, role: StaffRole, now: datetime, name: str | None = None, by: str = "system"
 ) -> tuple[StaffUser, str]:
-    """A new account without a password or second factor, and the raw token of its enrolment link."""
+    """A new account without a password or second factor, and the raw token of its enrolment link.
+
+    `by` is who the audit log names: "system" for the CLI, "staff:<id>" for an admin in the console.
+    """
     email = normalise_email(email)
     if "@" not in email:
         raise AccountError("an email address is needed")
@@ -92,11 +95,11 @@ def create_user(
     user = StaffUser(email=email, name=(name or email.split("@")[0]).strip(), role=StaffRole(role), active=True)
     session.add(user)
     session.flush()
-    record(session, actor="system", action="staff.created", details={"user_id": user.id, "role": user.role}, now=now)
-    return user, issue_enrolment(session, user=user, now=now)
+    record(session, actor=by, action="staff.created", details={"user_id": user.id, "role": user.role}, now=now)
+    return user, issue_enrolment(session, user=user, now=now, by=by)
 
 
-def issue_enrolment(session: Session, *, user: StaffUser, now: datetime) -> str:
+def issue_enrolment(session: Session, *, user: StaffUser, now: datetime, by: str = "system") -> str:
     """A one-time enrolment link's token; the account's password and second factor start over."""
     token = secrets.token_urlsafe(32)
     user.enrolment_token_hash = hash_token(token)
@@ -107,7 +110,7 @@ def issue_enrolment(session: Session, *, user: StaffUser, now: datetime) -> str:
     user.failed_attempts = 0
     user.locked_until = None
     session.flush()
-    record(session, actor="system", action="staff.enrolment_issued", details={"user_id": user.id}, now=now)
+    record(session, actor=by, action="staff.enrolment_issued", details={"user_id": user.id}, now=now)
     return token
 
 
@@ -231,3 +234,90 @@ def _matching_step(secret: str, code: str, *, now: datetime, after: int | None) 
         if secrets.compare_digest(totp.generate_otp(step), code):
             return step
     return None
+
+
+# --- administration: what an admin does to other accounts ------------------------------------------
+
+
+class OwnAccount(AccountError):
+    pass
+
+
+class LastAdmin(AccountError):
+    pass
+
+
+def enrolment_link(token: str) -> str:
+    """The address an enrolment token is sent as (the CLI and the console hand out the same link)."""
+    return f"{get_settings().base_url}/console/enrol/{token}"
+
+
+def list_users(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.name, StaffUser.email)))
+
+
+def last_sign_ins(session: Session) -> dict[int, datetime]:
+    """When each account last completed a sign-in, from the audit log (the only place that keeps it)."""
+    rows = session.execute(
+        select(AuditEvent.actor, func.max(AuditEvent.at))
+        .where(AuditEvent.action == "staff.signed_in", AuditEvent.actor.like("staff:%"))
+        .group_by(AuditEvent.actor)
+    )
+    found: dict[int, datetime] = {}
+    for who, at in rows:
+        user_id = who.removeprefix("staff:")
+        if user_id.isdigit() and at is not None:
+            found[int(user_id)] = at
+    return found
+
+
+def end_sessions(session: Session, *, user: StaffUser, now: datetime) -> int:
+    """End every session of the account that has not ended yet; how many were ended."""
+    live = session.scalars(select(StaffSession).where(StaffSession.user_id == user.id, StaffSession.ended_at.is_(None)))
+    ended = 0
+    for staff_session in live:
+        staff_session.ended_at = now
+        ended += 1
+    session.flush()
+    return ended
+
+
+def _refuse_own(user: StaffUser, by: str, doing: str) -> None:
+    if by == actor(user):
+        raise OwnAccount(f"You cannot {doing} your own account. Ask another admin.")
+
+
+def disable_user(session: Session, *, user: StaffUser, by: str, now: datetime) -> None:
+    """The account can no longer sign in and its sessions end at once. Not one's own account, and not the
+    last admin who can sign in: the clinic would have no one left to manage the console."""
+    if not user.active:
+        return
+    _refuse_own(user, by, "disable")
+    if user.role == StaffRole.ADMIN:
+        others = session.scalars(
+            select(StaffUser).where(StaffUser.role == StaffRole.ADMIN, StaffUser.active, StaffUser.id != user.id)
+        )
+        if not any(other.enrolled for other in others):
+            raise LastAdmin(f"{user.name} is the last admin who can sign in; add or enable another admin first.")
+    user.active = False
+    ended = end_sessions(session, user=user, now=now)
+    record(session, actor=by, action="staff.disabled", details={"user_id": user.id, "sessions_ended": ended}, now=now)
+
+
+def enable_user(session: Session, *, user: StaffUser, by: str, now: datetime) -> None:
+    """The account can sign in again (with its password and code, or its enrolment link if still pending)."""
+    if user.active:
+        return
+    user.active = True
+    session.flush()
+    record(session, actor=by, action="staff.enabled", details={"user_id": user.id}, now=now)
+
+
+def reset_user(session: Session, *, user: StaffUser, by: str, now: datetime) -> str:
+    """Start the account over (a lost phone, a forgotten password): password and second factor cleared,
+    sessions ended, lockout lifted; the raw token of a new enrolment link."""
+    _refuse_own(user, by, "reset")
+    ended = end_sessions(session, user=user, now=now)
+    token = issue_enrolment(session, user=user, now=now, by=by)
+    record(session, actor=by, action="staff.reset", details={"user_id": user.id, "sessions_ended": ended}, now=now)
+    return token

@@ -44,3 +44,21 @@ def test_bad_content_is_refused_with_a_reason_and_changes_nothing(api_client, au
     assert "SMS alphabet" in str(api_client.put("/api/faqs/parking", headers=auth_headers, json=cases[0]).json())
     assert api_client.put("/api/faqs/Bad Key!", headers=auth_headers, json=cases[2]).status_code in (404, 422)
     assert api_client.get("/api/faqs", headers=auth_headers).json() == before
+
+
+def test_a_spanish_answer_is_kept_and_checked_like_the_english_one(api_client, auth_headers, fresh_demo):
+    body = {"question": "Do you have wifi?", "examples": [], "answer": "Yes: RiversideGuest.",
+            "answer_es": "Si: la red es RiversideGuest."}  # fmt: skip
+    saved = api_client.put("/api/faqs/wifi", headers=auth_headers, json=body)
+    assert saved.status_code == 200 and saved.json()["answer_es"] == "Si: la red es RiversideGuest."
+    assert saved.json()["retired"] is False
+    # An accented vowel is outside GSM-7: the whole text would go out as UCS-2 (see SPANISH.md).
+    refused = api_client.put("/api/faqs/wifi", headers=auth_headers, json=body | {"answer_es": "Sí, la red."})
+    assert refused.status_code == 422 and "GSM-7" in refused.text
+    listed = {e["key"]: e for e in api_client.get("/api/faqs", headers=auth_headers).json()}
+    assert listed["wifi"]["answer_es"] == "Si: la red es RiversideGuest."
+    # Leaving it out keeps none: the English answer is used meanwhile.
+    cleared = api_client.put(
+        "/api/faqs/wifi", headers=auth_headers, json={k: v for k, v in body.items() if k != "answer_es"}
+    )
+    assert cleared.json()["answer_es"] is None

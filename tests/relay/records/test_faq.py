@@ -34,3 +34,22 @@ def test_a_new_entry_is_found_without_retraining(db_session):
         answer_for(db_session, message="do u give flu shots", selected_key=None, selector_confidence=0).key
         == "flu_shots"
     )
+
+
+def test_a_retired_entry_is_not_answered_even_when_the_model_picks_it(db_session):
+    from relay.models import utcnow
+
+    parking = db_session.query(Faq).filter_by(key="parking").one()
+    assert answer_for(db_session, message="where do i park", selected_key="parking", selector_confidence=0.99)
+    parking.retired_at = utcnow()
+    db_session.flush()
+    assert answer_for(db_session, message="where do i park", selected_key="parking", selector_confidence=0.99) is None
+
+
+def test_the_answer_is_in_the_patients_language_once_written():
+    from relay.records.faq import answer_in
+
+    faq = Faq(key="wifi", question="Wifi?", examples=[], answer="Yes: RiversideGuest.")
+    assert answer_in(faq, "es") == "Yes: RiversideGuest."  # no Spanish yet: English rather than nothing
+    faq.answer_es = "Si: RiversideGuest."
+    assert answer_in(faq, "es") == "Si: RiversideGuest." and answer_in(faq, "en") == "Yes: RiversideGuest."
