@@ -89,7 +89,7 @@ def rasa_stack(database):
     processes = {name: _start(name, log) for name, log in logs.items()}
     try:
         action_port = get_settings().action_server_port
-        wait_until(lambda: _answers(f"http://127.0.0.1:{action_port}/health"), 60, "action server")
+        wait_until(lambda: _answers(f"http://127.0.0.1:{action_port}/health"), 180, "action server")
         wait_until(_rasa_ready, 180, "Rasa server")
     except TimeoutError:
         for name, log in logs.items():
