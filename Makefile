@@ -11,7 +11,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 
 UV := scripts/uv
 
-.PHONY: help setup lock train migrate seed run lint test bench nlu-report rasa-test clean distclean
+.PHONY: help setup lock train migrate seed run lint test chromium bench nlu-report rasa-test clean distclean
 
 help:
 	@echo "make setup      create/refresh .venv (app) and .venv-rasa (Rasa) from the lock files"
@@ -58,13 +58,18 @@ lint: setup
 # Lint first: it takes seconds. The first pass uses whatever DATABASE_URL /
 # REDIS_URL the environment gives (CI: PostgreSQL and Redis). When that database
 # is not SQLite, a second pass with DATABASE_URL unset keeps the default SQLite
-# path tested too.
-test: lint train
+# path tested too. The browser tests drive Debian's Chromium: `chromium` installs
+# the package when it is missing and this runs as root (CI's fresh machine), and
+# otherwise stops with the command to run.
+test: lint train chromium
 	.venv/bin/pytest
 	@if [[ -n "$${DATABASE_URL:-}" && "$${DATABASE_URL}" != sqlite* ]]; then \
 		echo "== second pass on SQLite: env -u DATABASE_URL .venv/bin/pytest -m 'not rasa and not bench' -q"; \
 		env -u DATABASE_URL .venv/bin/pytest -m "not rasa and not bench" -q; \
 	fi
+
+chromium:
+	scripts/ensure-chromium
 
 bench: setup train
 	.venv/bin/python -m bench.run

@@ -3,10 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-import phonenumbers
 from sqlalchemy.orm import Session
 
-from relay.core.phones import mask, pretty
+from relay.core.phones import masked_pretty
 from relay.messaging import handoffs
 from relay.models import Handoff, HandoffPriority, HandoffStatus, Patient, Referral, StaffUser
 
@@ -62,6 +61,7 @@ class QueueRow:
     opened_at: datetime
     waited: str
     claimed_by: str | None
+    claimed_by_id: int | None = None
 
 
 def open_queue(session: Session, *, now: datetime) -> list[QueueRow]:
@@ -88,23 +88,9 @@ def _row(session: Session, handoff: Handoff, now: datetime) -> QueueRow:
         opened_at=handoff.opened_at,
         waited=waited(handoff.opened_at, now),
         claimed_by=claimer.name if claimer is not None else None,
+        claimed_by_id=claimer.id if claimer is not None else None,
     )
 
 
 def _masked(phone: str | None) -> str:
-    """The last two digits only, in the shape of the number: (***) ***-**45."""
-    if not phone:
-        return "-"
-    try:
-        shown = pretty(phone)
-    except phonenumbers.NumberParseException:  # not a number libphonenumber can format: fall back to the plain mask
-        return mask(phone)
-    digits_left = sum(c.isdigit() for c in shown) - 2
-    out = []
-    for char in shown:
-        if char.isdigit() and digits_left > 0:
-            out.append("*")
-            digits_left -= 1
-        else:
-            out.append(char)
-    return "".join(out)
+    return masked_pretty(phone) if phone else "-"

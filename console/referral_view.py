@@ -11,12 +11,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from console.viewing import VIEWED
-from relay.core.phones import pretty
+from relay.core.phones import masked_pretty
 from relay.language.timefmt import format_clock, format_day, format_when
 from relay.models import (
     Appointment,
@@ -134,22 +133,8 @@ def status_words(status: str) -> str:
 
 
 def masked_phone(phone: str | None) -> str:
-    """Only the last four digits, in the shape of the number: (***) ***-0145."""
-    if not phone:
-        return "none on file"
-    try:
-        shown = pretty(phone)
-    except phonenumbers.NumberParseException:  # not a number libphonenumber can format
-        shown = phone
-    hidden = sum(ch.isdigit() for ch in shown) - 4
-    out = []
-    for ch in shown:
-        if ch.isdigit() and hidden > 0:
-            out.append("*")
-            hidden -= 1
-        else:
-            out.append(ch)
-    return "".join(out)
+    """Only the last four digits, in the shape of the number: (***) ***-0145 (staff search by them)."""
+    return masked_pretty(phone, visible=4) if phone else "none on file"
 
 
 def when(moment: datetime | None, tz: str) -> str:

@@ -25,19 +25,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from console import simulator
-from console.deps import (
-    DbDep,
-    NowDep,
-    SignInRequired,
-    Staff,
-    require_csrf,
-    require_staff,
-    require_staff_without_touch,
-)
+from console.deps import DbDep, NowDep, PollDep, Staff, StaffDep, require_csrf
 from console.rendering import page, redirect, signed_in
 from console.simulator import CallAnswer, CallStep, NotOurWebhook
 from console.viewing import viewed
-from relay.core.phones import InvalidPhoneNumber, mask, pretty, to_e164
+from relay.core.phones import InvalidPhoneNumber, masked_pretty, pretty, to_e164
 from relay.core.settings import get_settings
 from relay.messaging.sms_sender import uses_dev_outbox
 from relay.models import Conversation, Message, Patient
@@ -52,29 +44,6 @@ def simulator_available() -> None:
 
 router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(simulator_available)])
 
-
-def _signed_in_for_htmx(request: Request, db: Session, now: datetime, *, keep_alive: bool) -> Staff:
-    """The staff check; an htmx request whose session is over gets HX-Redirect (no body), so the whole page
-    goes to sign-in instead of the sign-in page being swapped into the thread or the call."""
-    try:
-        return require_staff(request, db, now) if keep_alive else require_staff_without_touch(request, db, now)
-    except SignInRequired:
-        if request.headers.get("HX-Request") == "true":
-            raise HTTPException(status_code=204, headers={"HX-Redirect": "/console/sign-in"}) from None
-        raise
-
-
-def _acting_staff(request: Request, db: DbDep, now: NowDep) -> Staff:
-    return _signed_in_for_htmx(request, db, now, keep_alive=True)
-
-
-def _polling_staff(request: Request, db: DbDep, now: NowDep) -> Staff:
-    """For the thread's own refreshes: like console.deps.PollDep, they do not keep the session alive."""
-    return _signed_in_for_htmx(request, db, now, keep_alive=False)
-
-
-StaffDep = Annotated[Staff, Depends(_acting_staff)]
-PollDep = Annotated[Staff, Depends(_polling_staff)]
 
 PAGE = "simulator"
 PICKER_LIMIT = 500
@@ -111,19 +80,7 @@ class Phone:
 
 def masked_number(phone: str) -> str:
     """The last two digits only, in the shape of the number: (***) ***-**45."""
-    try:
-        shown = pretty(phone)
-    except phonenumbers.NumberParseException:
-        return mask(phone)
-    hidden = sum(char.isdigit() for char in shown) - 2
-    out = []
-    for char in shown:
-        if char.isdigit() and hidden > 0:
-            out.append("*")
-            hidden -= 1
-        else:
-            out.append(char)
-    return "".join(out)
+    return masked_pretty(phone)
 
 
 def _picker(db: Session) -> list[PickerOption]:

@@ -31,3 +31,23 @@ def pretty(e164: str) -> str:
     """A number as a patient reads it: (312) 555-0100 for US numbers."""
     parsed = phonenumbers.parse(e164, None)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def masked_pretty(phone: str, *, visible: int = 2) -> str:
+    """The number in the shape a person reads it, all but its last `visible` digits hidden: (***) ***-**45.
+
+    For pages that must tell numbers apart without showing them (the console's queue, search results).
+    """
+    try:
+        shown = pretty(phone)
+    except phonenumbers.NumberParseException:  # not a number libphonenumber can format: the plain mask
+        return "*" * max(len(phone) - visible, 0) + phone[-visible:]
+    hidden = sum(char.isdigit() for char in shown) - visible
+    out = []
+    for char in shown:
+        if char.isdigit() and hidden > 0:
+            out.append("*")
+            hidden -= 1
+        else:
+            out.append(char)
+    return "".join(out)

@@ -1,6 +1,7 @@
 """Talk to the Rasa server over its HTTP channels (Rasa runs in its own venv)."""
 
 from functools import lru_cache
+from urllib.parse import quote
 
 import httpx
 
@@ -47,3 +48,24 @@ def is_ready(timeout: float = 2.0) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and bool(response.json().get("model_file"))
+
+
+def get_tracker(sender: str, timeout: float = 2.0) -> dict:
+    """What Rasa remembers of a conversation: its tracker (slots, events), from the HTTP API.
+
+    Rasa runs with --enable-api and no token, on loopback. Raises RasaTimeout or
+    RasaUnavailable (also for an answer that is not a tracker), so a caller can
+    go on without it.
+    """
+    url = f"{get_settings().rasa_url.rstrip('/')}/conversations/{quote(sender, safe='')}/tracker"
+    try:
+        response = _client().get(url, timeout=timeout)
+        response.raise_for_status()
+        tracker = response.json()
+    except httpx.TimeoutException as exc:
+        raise RasaTimeout(type(exc).__name__) from None
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RasaUnavailable(type(exc).__name__) from None
+    if not isinstance(tracker, dict):
+        raise RasaUnavailable("not a tracker")
+    return tracker

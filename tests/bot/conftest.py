@@ -5,18 +5,9 @@ against the test database and Redis. Conversations go through the real
 webhook in-process, so every part between Twilio and the patient is real.
 """
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
-import httpx
 import pytest
-
-from relay.core.settings import PROJECT_ROOT, get_settings
-from tests.conftest import _TMP
-from tests.support import wait_until
 
 REASONS = (
     "Chest pain on exertion; evaluate for stable angina.",
@@ -37,67 +28,6 @@ REASON_WORDS = (
     "angina", "mole", "meniscus", "lumbar", "thyroid", "heart failure", "diabetes", "a1c",
     "anxiety", "insomnia", "palpitations", "holter", "eczema", "hypothyroidism", "syncope",
 )  # fmt: skip
-
-
-def _start(process: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "relay.ops.cli", "serve", process],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _rasa_ready() -> bool:
-    try:
-        return bool(httpx.get(f"{get_settings().rasa_url}/status", timeout=2).json().get("model_file"))
-    except (httpx.HTTPError, ValueError):
-        return False
-
-
-def start_rasa_and_wait(processes: dict) -> None:
-    processes["rasa"] = _start("rasa", _TMP / "rasa.log")
-    try:
-        wait_until(_rasa_ready, 180, "Rasa server")
-    except TimeoutError:
-        sys.stderr.write((_TMP / "rasa.log").read_text(errors="replace")[-4000:])
-        raise
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture(scope="session")
-def rasa_stack(database):
-    if not list((PROJECT_ROOT / "models").glob("relay-*.tar.gz")):
-        pytest.fail("no trained Rasa model in models/: run `make train` (make test does)")
-    logs = {name: _TMP / f"{name}.log" for name in ("actions", "rasa")}
-    processes = {name: _start(name, log) for name, log in logs.items()}
-    try:
-        action_port = get_settings().action_server_port
-        wait_until(lambda: _answers(f"http://127.0.0.1:{action_port}/health"), 180, "action server")
-        wait_until(_rasa_ready, 180, "Rasa server")
-    except TimeoutError:
-        for name, log in logs.items():
-            sys.stderr.write(f"--- {name} log ---\n{log.read_text(errors='replace')[-4000:]}\n")
-        raise
-    yield processes
-    for process in processes.values():
-        stop(process)
 
 
 class Texter:

@@ -187,7 +187,7 @@ def test_health_is_green_when_everything_answers(api_client, rasa_stack):
 
 def test_a_rasa_restart_mid_verification_forgets_nothing(texter, rasa_stack):
     """The tracker lives in the SQL tracker store, not in the Rasa process."""
-    from tests.bot.conftest import start_rasa_and_wait, stop
+    from tests.rasa_stack import start_rasa_and_wait, stop
 
     james = texter(JAMES)
     assert _asks_for_dob(james.send("when is my appointment?"))

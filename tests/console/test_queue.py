@@ -114,3 +114,37 @@ def test_an_empty_queue_says_so(console, account, clock):
     sign_in(console, account, clock)
     page = console.get("/console/")
     assert "No one is waiting" in page.text and 'data-handoff="' not in page.text
+
+
+def test_each_row_opens_its_takeover_page_and_ones_own_claim_reads_you(console, account, clock):
+    mine = _handoff(JAMES, reason="patient_request", priority=HandoffPriority.NORMAL,
+                    opened_at=clock.now - timedelta(minutes=5), assigned_to_id=account.id)  # fmt: skip
+    other = _handoff(AISHA, reason="patient_request", priority=HandoffPriority.NORMAL,
+                     opened_at=clock.now - timedelta(minutes=4))  # fmt: skip
+    sign_in(console, account, clock)
+    rows = _rows(console.get("/console/").text)
+    assert f'href="/console/handoffs/{mine}"' in rows[mine] and f'href="/console/handoffs/{other}"' in rows[other]
+    assert ">You<" in rows[mine] and "Nobody yet" in rows[other]
+
+
+def test_the_queue_refreshes_itself_without_writing_an_audit_event_per_refresh(console, account, clock):
+    _handoff(JAMES, reason="patient_request", priority=HandoffPriority.NORMAL, opened_at=clock.now)
+    sign_in(console, account, clock)
+    page = console.get("/console/").text
+    assert 'id="queue-live"' in page and 'hx-get="/console/queue/rows"' in page and 'hx-trigger="every 3s"' in page
+    for _ in range(4):
+        clock.advance(seconds=3)
+        rows = console.get("/console/queue/rows", headers={"HX-Request": "true"})
+        assert rows.status_code == 200 and "1 open" in rows.text
+    _handoff(AISHA, reason="emergency_medical", priority=HandoffPriority.URGENT, opened_at=clock.now)
+    rows = console.get("/console/queue/rows", headers={"HX-Request": "true"}).text
+    assert "2 open" in rows and "Aisha Khan" in rows
+    with session_scope() as session:
+        events = session.scalars(select(AuditEvent).filter_by(action="console.viewed")).all()
+    assert len(events) == 2  # James once (page, then refreshes), Aisha once when she appeared
+
+
+def test_after_resolving_the_queue_says_so(console, account, clock):
+    sign_in(console, account, clock)
+    assert "back with the bot" in console.get("/console/?done=resolved").text
+    assert "back with the bot" not in console.get("/console/?done=anything").text

@@ -12,7 +12,6 @@ from relay.core.settings import get_settings
 from relay.messaging.sms_sender import send_sms
 from relay.models import AuditEvent, Call, Conversation, Handoff, Message, Patient
 from relay.records import consent, conversations
-from tests.bot.conftest import rasa_stack  # noqa: F401  (the fixture, for the test that talks to the bot)
 from tests.console.support import csrf_of, sign_in
 
 JAMES = "+13125550145"
@@ -315,7 +314,7 @@ def test_twiml_is_read_as_twilio_runs_it():
 
 
 @pytest.mark.rasa
-def test_texting_and_calling_the_real_bot(signed_in, rasa_stack):  # noqa: F811
+def test_texting_and_calling_the_real_bot(signed_in, rasa_stack):
     answer = _text(signed_in, "hi", phone=UNKNOWN)
     assert answer.status_code == 200, answer.text
     assert "text assistant" in answer.text  # utter_greet, as the SMS channel words it
