@@ -169,8 +169,7 @@ def check_password(session: Session, *, email: str, password: str, now: datetime
     user = find_by_email(session, email)
     if user is None or not user.active or not user.enrolled or user.password_hash is None:
         _verify(_dummy_hash(), password)
-        record(session, actor="anonymous", action="staff.sign_in_failed", details={"step": "password"}, now=now)
-        return Attempt(Outcome.REFUSED)
+        return _failed_without_account(session, email, now=now)
     if is_locked(user, now=now):
         record(session, actor=actor(user), action="staff.sign_in_failed", details={"step": "locked"}, now=now)
         return Attempt(Outcome.LOCKED, user)
@@ -212,6 +211,32 @@ def _failed(session: Session, user: StaffUser, *, step: str, now: datetime) -> A
         return Attempt(Outcome.LOCKED, user)
     session.flush()
     return Attempt(Outcome.REFUSED, user)
+
+
+def _failed_without_account(session: Session, email: str, *, now: datetime) -> Attempt:
+    """A refusal for an email with no usable account, locked out after as many tries as a real account is.
+
+    Otherwise "Too many attempts" would appear only for emails that have an
+    account, and five wrong passwords would tell anyone which emails do. The
+    tries are counted from the audit trail by a hash of the email (the trail
+    keeps no email of someone who is not staff).
+    """
+    settings = get_settings()
+    who = hash_token(normalise_email(email))[:32]
+    window = timedelta(minutes=settings.console_lockout_minutes)
+    earlier = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "staff.sign_in_failed",
+            AuditEvent.actor == "anonymous",
+            AuditEvent.at > now - window,
+            AuditEvent.details["who"].as_string() == who,
+        )
+    )
+    record(session, actor="anonymous", action="staff.sign_in_failed", details={"step": "password", "who": who},
+           now=now)  # fmt: skip
+    session.flush()
+    locked = (earlier or 0) + 1 >= settings.console_lockout_attempts
+    return Attempt(Outcome.LOCKED if locked else Outcome.REFUSED)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -90,6 +90,20 @@ def test_five_failures_lock_the_account_even_for_the_right_password_for_fifteen_
     assert len(locked) == 1
 
 
+def test_an_email_without_an_account_locks_out_like_one_with_an_account(console, account, clock):
+    """Otherwise five tries would tell which emails are staff: the same answers, in the same order."""
+    known = [post_password(console, account.email, "wrong password").status_code for _ in range(6)]
+    unknown = [post_password(console, "nobody@clinic.example", "wrong password").status_code for _ in range(6)]
+    assert known == unknown == [401, 401, 401, 401, 429, 429]
+    other = post_password(console, "someone.else@clinic.example", "wrong password")
+    assert other.status_code == 401  # counted per email, not for everyone
+    clock.advance(minutes=15, seconds=1)
+    assert post_password(console, "nobody@clinic.example", "wrong password").status_code == 401
+    with session_scope() as session:
+        trail = [e.details for e in session.scalars(select(AuditEvent).filter_by(actor="anonymous"))]
+    assert trail and all("nobody" not in str(details) for details in trail)  # the email itself is not kept
+
+
 def test_wrong_codes_alone_lock_the_account(console, account, clock):
     post_password(console, account.email, PASSWORD)
     bad = "000000" if account.code(clock.now) != "000000" else "111111"
