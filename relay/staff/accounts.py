@@ -225,7 +225,9 @@ def _failed_without_account(session: Session, email: str, *, now: datetime) -> A
     who = hash_token(normalise_email(email))[:32]
     window = timedelta(minutes=settings.console_lockout_minutes)
     earlier = session.scalar(
-        select(func.count()).select_from(AuditEvent).where(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
             AuditEvent.action == "staff.sign_in_failed",
             AuditEvent.actor == "anonymous",
             AuditEvent.at > now - window,
