@@ -32,7 +32,7 @@ os.environ.pop("RELAY_ENV", None)
 API_TOKEN = os.environ["API_TOKEN"]
 
 # The outreach engine's fixtures (outreach_env, stub_plan, daytime), for every test that drives it.
-pytest_plugins = ["tests.outreach_support", "tests.rasa_stack"]
+pytest_plugins = ["tests.outreach_support", "tests.rasa_stack", "tests.fake_rasa"]
 
 
 def _start_embedded_redis() -> subprocess.Popen:

@@ -1,12 +1,9 @@
 """The takeover page: the summary card (with and without Rasa), the timeline, claim, reply, resolve, and the
 live parts (queue rows, timeline, SMS meter) that refresh without keeping an idle session alive."""
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,55 +105,6 @@ def second_console(fresh_demo, clock) -> Iterator[TestClient]:
     app.dependency_overrides[console_now] = clock
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         yield client
-
-
-class _FakeRasa:
-    """Rasa's HTTP API as far as the console uses it: GET /conversations/{sender}/tracker."""
-
-    def __init__(self) -> None:
-        self.trackers: dict[str, dict] = {}
-        self.asked: list[str] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.asked.append(self.path)
-                match = re.fullmatch(r"/conversations/([^/?]+)/tracker(\?.*)?", self.path)
-                tracker = fake.trackers.get(match.group(1)) if match else None
-                if tracker is None:
-                    tracker = {"sender_id": match.group(1) if match else "", "slots": {}, "events": []}
-                payload = json.dumps(tracker).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def fake_rasa(monkeypatch) -> Iterator[_FakeRasa]:
-    fake = _FakeRasa()
-    monkeypatch.setenv("RASA_URL", fake.url)
-    get_settings.cache_clear()
-    yield fake
-    fake.stop()
-    get_settings.cache_clear()
 
 
 def _public_id(phone: str) -> str:
