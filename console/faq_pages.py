@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from console.deps import AdminDep, AdminOnly, DbDep, NowDep, PollDep, Staff, require_csrf
+from console.display import clinic_when
 from console.rendering import page, redirect, signed_in
 from console.sms_meter import SmsMeter, measure
 from relay.language.gsm import non_gsm_characters
 from relay.language.spoken import speakable
-from relay.language.timefmt import local
 from relay.models import Faq, StaffRole
 from relay.records.audit import record
 from relay.records.clinics import get_clinic
@@ -96,28 +96,29 @@ class FaqForm:
                    answer_es=faq.answer_es or "")  # fmt: skip
 
 
-def _clinic_time(db: Session, moment: datetime) -> str:
-    return f"{local(moment, get_clinic(db).timezone):%Y-%m-%d %H:%M %Z}"
+def _clinic_time(db: Session, moment: datetime, now: datetime) -> str:
+    return clinic_when(moment, get_clinic(db).timezone, now=now)
 
 
 def _find(db: Session, key: str) -> Faq | None:
     return db.scalars(select(Faq).filter_by(key=key)).one_or_none()
 
 
-def _list_page(request: Request, staff: Staff, db: Session, status_code: int = 200, missing: str | None = None
-               ) -> HTMLResponse:  # fmt: skip
+def _list_page(request: Request, staff: Staff, db: Session, now: datetime, status_code: int = 200,
+               missing: str | None = None) -> HTMLResponse:  # fmt: skip
     entries = list(db.scalars(select(Faq).order_by(Faq.key)))
-    updated = {faq.id: _clinic_time(db, faq.updated_at) for faq in entries}
+    updated = {faq.id: _clinic_time(db, faq.updated_at, now) for faq in entries}
     return signed_in(request, staff, "faqs.html", status_code, section="faqs", entries=entries, updated=updated,
                      missing=missing)  # fmt: skip
 
 
-def _form_page(request: Request, staff: Staff, db: Session, form: FaqForm, *, faq: Faq | None, status_code: int = 200,
-               errors: dict[str, str] | None = None, done: str | None = None) -> HTMLResponse:  # fmt: skip
+def _form_page(request: Request, staff: Staff, db: Session, now: datetime, form: FaqForm, *, faq: Faq | None,
+               status_code: int = 200, errors: dict[str, str] | None = None,
+               done: str | None = None) -> HTMLResponse:  # fmt: skip
     return signed_in(
         request, staff, "faq_edit.html", status_code, section="faqs",
         form=form, faq=faq, creating=faq is None, errors=errors or {}, done=DONE.get(done or ""),
-        updated=_clinic_time(db, faq.updated_at) if faq is not None else None,
+        updated=_clinic_time(db, faq.updated_at, now) if faq is not None else None,
         previews=[preview_of(form.answer, "en"), preview_of(form.answer_es, "es")],
         rules={"question": QUESTION_LENGTH, "example": EXAMPLE_LENGTH, "max_examples": MAX_EXAMPLES,
                "answer": ANSWER_LENGTH, "segments": MAX_ANSWER_SEGMENTS},
@@ -128,8 +129,8 @@ def _form_page(request: Request, staff: Staff, db: Session, form: FaqForm, *, fa
 
 
 @router.get("/faqs")
-def list_faqs(request: Request, staff: AdminDep, db: DbDep) -> Response:
-    return _list_page(request, staff, db)
+def list_faqs(request: Request, staff: AdminDep, db: DbDep, now: NowDep) -> Response:
+    return _list_page(request, staff, db, now)
 
 
 # --- the live preview (before /faqs/{key}, which would take "preview" for a key) ---------------
@@ -153,9 +154,9 @@ def preview(
 
 
 @router.get("/faqs/new")
-def new_faq(request: Request, staff: AdminDep, db: DbDep) -> Response:
+def new_faq(request: Request, staff: AdminDep, db: DbDep, now: NowDep) -> Response:
     empty = FaqForm(key="", question="", examples="", answer="", answer_es="")
-    return _form_page(request, staff, db, empty, faq=None)
+    return _form_page(request, staff, db, now, empty, faq=None)
 
 
 @router.post("/faqs")
@@ -178,7 +179,7 @@ def create_faq(
     except FaqProblems as problems:
         errors |= problems.by_field
     if errors:
-        return _form_page(request, staff, db, form, faq=None, status_code=422, errors=errors)
+        return _form_page(request, staff, db, now, form, faq=None, status_code=422, errors=errors)
     faq = Faq(key=key, question=content.question, examples=content.examples, answer=content.answer,
               answer_es=content.answer_es, created_at=now, updated_at=now)  # fmt: skip
     try:
@@ -187,7 +188,7 @@ def create_faq(
             db.flush()
     except IntegrityError:
         errors["key"] = f"The key {key} was just taken by another entry; choose another."
-        return _form_page(request, staff, db, form, faq=None, status_code=422, errors=errors)
+        return _form_page(request, staff, db, now, form, faq=None, status_code=422, errors=errors)
     record(db, actor=staff.actor, action="faq.created", details={"key": key}, now=now)
     return redirect(f"/console/faqs/{key}?done=created")
 
@@ -196,11 +197,11 @@ def create_faq(
 
 
 @router.get("/faqs/{key}")
-def edit_faq(request: Request, key: str, staff: AdminDep, db: DbDep, done: str = "") -> Response:
+def edit_faq(request: Request, key: str, staff: AdminDep, db: DbDep, now: NowDep, done: str = "") -> Response:
     faq = _find(db, key)
     if faq is None:
-        return _list_page(request, staff, db, 404, missing=key)
-    return _form_page(request, staff, db, FaqForm.of(faq), faq=faq, done=done)
+        return _list_page(request, staff, db, now, 404, missing=key)
+    return _form_page(request, staff, db, now, FaqForm.of(faq), faq=faq, done=done)
 
 
 @router.post("/faqs/{key}")
@@ -211,12 +212,12 @@ def save_faq(
     require_csrf(request, staff, csrf_token)
     faq = _find(db, key)
     if faq is None:
-        return _list_page(request, staff, db, 404, missing=key)
+        return _list_page(request, staff, db, now, 404, missing=key)
     try:
         content = checked(question=question, examples=split_examples(examples), answer=answer, answer_es=answer_es)
     except FaqProblems as problems:
         form = FaqForm(key=key, question=question, examples=examples, answer=answer, answer_es=answer_es)
-        return _form_page(request, staff, db, form, faq=faq, status_code=422, errors=problems.by_field)
+        return _form_page(request, staff, db, now, form, faq=faq, status_code=422, errors=problems.by_field)
     faq.question, faq.examples, faq.answer, faq.answer_es = (content.question, content.examples, content.answer,
                                                              content.answer_es)  # fmt: skip
     faq.updated_at = now
@@ -241,7 +242,7 @@ def _set_retired(request: Request, key: str, staff: Staff, db: Session, now: dat
     require_csrf(request, staff, csrf_token)
     faq = _find(db, key)
     if faq is None:
-        return _list_page(request, staff, db, 404, missing=key)
+        return _list_page(request, staff, db, now, 404, missing=key)
     done = "retired" if retire else "restored"
     if (faq.retired_at is not None) != retire:  # a second click changes nothing and writes no second event
         faq.retired_at = now if retire else None

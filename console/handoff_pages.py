@@ -48,6 +48,8 @@ NOTICES = {
 }
 
 Field = Annotated[str, Form()]
+# `?timeline=all` on the takeover page (and its live part): the whole timeline, not only the latest entries.
+WHOLE = "all"
 
 
 # --- the live queue ------------------------------------------------------------------------------
@@ -86,8 +88,9 @@ def _takeover_page(
     reply_body: str = "",
     note: str = "",
     dedupe: bool = False,
+    whole_timeline: bool = False,
 ) -> HTMLResponse:
-    facts = takeover.build(db, handoff, now=now)
+    facts = takeover.build(db, handoff, now=now, whole_timeline=whole_timeline)
     viewed(db, staff, page="handoff", patient_ids=[facts.patient_id], now=now, conversation_id=facts.conversation_id,
            referral_id=facts.referral_id, dedupe=dedupe)  # fmt: skip
     state = facts.handoff
@@ -115,15 +118,18 @@ def _takeover_page(
 
 @router.get("/handoffs/{handoff_id}")
 def handoff_page(request: Request, handoff_id: int, staff: StaffDep, db: DbDep, now: NowDep,
-                 done: str = "") -> Response:  # fmt: skip
+                 done: str = "", timeline: str = "") -> Response:  # fmt: skip
+    """`?timeline=all`: the whole timeline, not only its latest entries."""
     handoff = _handoff_or_none(db, handoff_id)
     if handoff is None:
         return _missing(request, staff)
-    return _takeover_page(request, db, staff, now, handoff, notice=NOTICES.get(done))
+    return _takeover_page(request, db, staff, now, handoff, notice=NOTICES.get(done),
+                          whole_timeline=timeline == WHOLE)  # fmt: skip
 
 
 @router.get("/handoffs/{handoff_id}/timeline")
-def handoff_timeline(request: Request, handoff_id: int, staff: PollDep, db: DbDep, now: NowDep) -> Response:
+def handoff_timeline(request: Request, handoff_id: int, staff: PollDep, db: DbDep, now: NowDep,
+                     timeline: str = "") -> Response:  # fmt: skip
     """The takeover page's live part: who has it, and the timeline; fetched every 5 s."""
     handoff = _handoff_or_none(db, handoff_id)
     if handoff is None:
@@ -136,7 +142,7 @@ def handoff_timeline(request: Request, handoff_id: int, staff: PollDep, db: DbDe
         request,
         "_handoff_timeline.html",
         state=state,
-        timeline=takeover.timeline(db, handoff, now=now, tz=tz),
+        timeline=takeover.timeline(db, handoff, now=now, tz=tz, whole=timeline == WHOLE),
         staff=staff.user,
     )
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from relay.core.phones import masked_pretty
+from console.display import masked_phone
 from relay.messaging import handoffs
 from relay.models import Handoff, HandoffPriority, HandoffStatus, Patient, Referral, StaffUser
 
@@ -55,13 +55,14 @@ class QueueRow:
     priority_words: str
     reason: str
     patient_id: int | None
-    who: str  # the patient's name, or "unknown number" and the masked phone
+    who: str  # the patient's name, or "Unknown number"
     known: bool
     referral: str | None
     opened_at: datetime
     waited: str
     claimed_by: str | None
     claimed_by_id: int | None = None
+    phone: str | None = None  # for an unknown number: its last four digits, (***) ***-0199
 
 
 def open_queue(session: Session, *, now: datetime) -> list[QueueRow]:
@@ -75,22 +76,18 @@ def _row(session: Session, handoff: Handoff, now: datetime) -> QueueRow:
     patient = session.get(Patient, patient_id) if patient_id else None
     referral = session.get(Referral, handoff.referral_id) if handoff.referral_id else None
     claimer = session.get(StaffUser, handoff.assigned_to_id) if handoff.assigned_to_id else None
-    who = patient.name if patient is not None else f"Unknown number {_masked(conversation.phone)}"
     return QueueRow(
         handoff_id=handoff.id,
         priority=handoff.priority,
         priority_words=PRIORITY_WORDS[handoff.priority],
         reason=reason_words(handoff.reason),
         patient_id=patient.id if patient is not None else None,
-        who=who,
+        who=patient.name if patient is not None else "Unknown number",
         known=patient is not None,
         referral=referral.external_id if referral is not None else None,
         opened_at=handoff.opened_at,
         waited=waited(handoff.opened_at, now),
         claimed_by=claimer.name if claimer is not None else None,
         claimed_by_id=claimer.id if claimer is not None else None,
+        phone=masked_phone(conversation.phone, missing="-") if patient is None else None,
     )
-
-
-def _masked(phone: str | None) -> str:
-    return masked_pretty(phone) if phone else "-"

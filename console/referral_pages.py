@@ -71,6 +71,14 @@ class Errors:
         return any((self.status, self.slot, self.cancel))
 
 
+@dataclass(frozen=True)
+class Notice:
+    """What the last change did, in a sentence; some end by pointing to the Outreach plan (a link on the page)."""
+
+    text: str
+    see_outreach: bool = False
+
+
 # --- search ----------------------------------------------------------------------------------------
 
 
@@ -107,7 +115,7 @@ def referral(
         return _missing(request, db, staff, now, external_id)
     day, error = _read_day(from_day, today=_today(db, now))
     return _referral_page(request, db, staff, now, found, 400 if error else 200, errors=Errors(from_day=error),
-                          from_day=day, notice=_notice(db, found, done))  # fmt: skip
+                          from_day=day, choosing=bool(from_day), notice=_notice(db, found, done))  # fmt: skip
 
 
 @router.post("/referrals/{external_id}/status")
@@ -211,14 +219,15 @@ def cancel(
 
 
 def _referral_page(request: Request, db: Session, staff: Staff, now: datetime, found: Referral,
-                   status_code: int = 200, *, errors: Errors, from_day: date | None = None,
-                   notice: str | None = None) -> Response:  # fmt: skip
+                   status_code: int = 200, *, errors: Errors, from_day: date | None = None, choosing: bool = False,
+                   notice: Notice | None = None) -> Response:  # fmt: skip
+    """`choosing`: staff asked for open times (a date, or another two weeks), so the time chooser is shown open."""
     page = referral_page(db, referral=found, clinic=get_clinic(db), now=now, from_day=from_day)
     ids = page.conversation_ids
     viewed(db, staff, page="referral", patient_ids=[page.patient.id], now=now, referral_id=found.id,
            conversation_id=ids[0] if len(ids) == 1 else None)  # fmt: skip
     return signed_in(request, staff, "referral.html", status_code, section="referrals", page=page, errors=errors,
-                     notice=notice, url=referral_url(found.external_id))  # fmt: skip
+                     notice=notice, choosing=choosing, url=referral_url(found.external_id))  # fmt: skip
 
 
 def _refused(request: Request, db: Session, staff: Staff, now: datetime, found: Referral, status_code: int,
@@ -232,7 +241,7 @@ def _missing(request: Request, db: Session, staff: Staff, now: datetime, externa
     return _search_page(request, db, staff, now, q="", status_code=404, missing=external_id[:MAX_QUERY])
 
 
-def _notice(db: Session, found: Referral, done: str) -> str | None:
+def _notice(db: Session, found: Referral, done: str) -> Notice | None:
     """The line that says what the last change did (after its redirect)."""
     if not done:
         return None
@@ -240,13 +249,14 @@ def _notice(db: Session, found: Referral, done: str) -> str | None:
     live = live_appointment(db, referral=found)
     at = format_when(live.start_at, tz) if live is not None else None
     if done == "status":
-        return f"Status changed: the referral is now {status_words(found.status).lower()}. Its texts are re-planned."
+        return Notice(f"Status changed: the referral is now {status_words(found.status).lower()}. "
+                      "Its texts are re-planned.")  # fmt: skip
     if done == "booked" and at:
-        return f"Booked for {at}. The confirmation and reminders are planned (see Outreach plan)."
+        return Notice(f"Booked for {at}. The confirmation and reminders are planned", see_outreach=True)
     if done == "moved" and at:
-        return f"Moved to {at}. The reminders moved with it (see Outreach plan)."
+        return Notice(f"Moved to {at}. The reminders moved with it", see_outreach=True)
     if done == "cancelled":
-        return "Appointment cancelled: its slot is free again and its reminders are cancelled."
+        return Notice("Appointment cancelled: its slot is free again and its reminders are cancelled.")
     return None
 
 

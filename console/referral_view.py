@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from console.display import masked_phone
 from console.viewing import VIEWED
-from relay.core.phones import masked_pretty
 from relay.language.timefmt import format_clock, format_day, format_when
 from relay.models import (
     Appointment,
@@ -25,6 +25,7 @@ from relay.models import (
     Handoff,
     HandoffStatus,
     Message,
+    OutreachState,
     Patient,
     PlannedOutreach,
     Referral,
@@ -100,6 +101,8 @@ OUTREACH_ERROR_WORDS = {
     "too_late": "too close to the visit",
     "superseded": "replaced by a newer plan",
 }
+# Outreach that will never go out: shown apart, under "Earlier plans", so the live plan reads on its own.
+EARLIER_OUTREACH_STATES = frozenset({OutreachState.CANCELLED, OutreachState.SKIPPED})
 CHANNEL_WORDS = {"sms": "Text", "staff": "Staff task", "voice": "Call"}
 DELIVERY_WORDS = {
     "pending": "Being sent",
@@ -130,11 +133,6 @@ LANGUAGE_WORDS = {"en": "English", "es": "Spanish"}
 
 def status_words(status: str) -> str:
     return STATUS_WORDS.get(status, status.replace("_", " "))
-
-
-def masked_phone(phone: str | None) -> str:
-    """Only the last four digits, in the shape of the number: (***) ***-0145 (staff search by them)."""
-    return masked_pretty(phone, visible=4) if phone else "none on file"
 
 
 def when(moment: datetime | None, tz: str) -> str:
@@ -326,6 +324,16 @@ class ReferralPage:
     conversation_ids: list[int]
     open_handoff_id: int | None
     tz: str
+
+    @property
+    def outreach_current(self) -> list[OutreachRow]:
+        """What is planned, on its way, sent or failed: what staff need to see."""
+        return [row for row in self.outreach if row.state not in EARLIER_OUTREACH_STATES]
+
+    @property
+    def outreach_earlier(self) -> list[OutreachRow]:
+        """What will never go: cancelled when a newer plan replaced it, or skipped."""
+        return [row for row in self.outreach if row.state in EARLIER_OUTREACH_STATES]
 
 
 def find_referral(session: Session, external_id: str) -> Referral | None:

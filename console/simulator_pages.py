@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -26,10 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from console import simulator
 from console.deps import DbDep, NowDep, PollDep, Staff, StaffDep, require_csrf
+from console.display import clinic_when, masked_phone
 from console.rendering import page, redirect, signed_in
 from console.simulator import CallAnswer, CallStep, NotOurWebhook
 from console.viewing import viewed
-from relay.core.phones import InvalidPhoneNumber, masked_pretty, pretty, to_e164
+from relay.core.phones import InvalidPhoneNumber, pretty, to_e164
 from relay.core.settings import get_settings
 from relay.messaging.sms_sender import uses_dev_outbox
 from relay.models import Conversation, Message, Patient
@@ -79,8 +79,8 @@ class Phone:
 
 
 def masked_number(phone: str) -> str:
-    """The last two digits only, in the shape of the number: (***) ***-**45."""
-    return masked_pretty(phone)
+    """The last four digits only, in the shape of the number, as on every console page: (***) ***-0145."""
+    return masked_phone(phone)
 
 
 def _picker(db: Session) -> list[PickerOption]:
@@ -139,20 +139,19 @@ def _thread(db: Session, phone: str) -> Thread:
             .limit(THREAD_LIMIT)
         )
         messages = list(newest)[::-1]
-    zone = ZoneInfo(get_clinic(db).timezone)
-    bubbles = [_bubble(message, zone) for message in messages]
+    tz = get_clinic(db).timezone
+    bubbles = [_bubble(message, tz) for message in messages]
     fingerprint = hashlib.sha256(";".join(f"{b.id}:{b.status}" for b in bubbles).encode()).hexdigest()[:16]
     return Thread(phone, bubbles, fingerprint, bubbles[-1].id if bubbles else 0)
 
 
-def _bubble(message: Message, zone: ZoneInfo) -> Bubble:
+def _bubble(message: Message, tz: str) -> Bubble:
     mine = message.direction == "inbound"
     if mine:
         status = "received"
     else:
         status = STATUS_WORDS.get(message.delivery_status) or str(message.delivery_status).replace("_", " ")
     at = message.created_at if message.created_at.tzinfo else message.created_at.replace(tzinfo=UTC)
-    local = at.astimezone(zone)
     return Bubble(
         id=message.id,
         body=message.body,
@@ -160,7 +159,7 @@ def _bubble(message: Message, zone: ZoneInfo) -> Bubble:
         author=AUTHORS.get(message.author, message.author),
         status=status,
         at=at,
-        time=local.strftime("%b %d, %I:%M %p").replace(" 0", " "),
+        time=clinic_when(at, tz),
     )
 
 

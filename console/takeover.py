@@ -22,11 +22,11 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from console.queue import PRIORITY_WORDS, reason_words, waited
+from console.referral_view import TYPE_WORDS
 from relay.core.phones import pretty
 from relay.core.settings import get_settings
 from relay.identity.verification import is_verified
 from relay.inbound import rasa_client
-from relay.language.naming import referral_kind
 from relay.language.timefmt import format_day, format_when, local
 from relay.models import (
     AuditEvent,
@@ -60,7 +60,9 @@ log = logging.getLogger("console.takeover")
 
 TRACKER_TIMEOUT_SECONDS = 2.0
 MEMORY_UNAVAILABLE = "The bot's memory is not available right now"
-# The timeline shows the most recent entries; a patient texting for years would otherwise fill the page.
+# The timeline shows its latest entries, newest last, just above the reply form; the whole timeline (up to its
+# limit: a patient texting for years would otherwise fill the page) is one link away.
+TIMELINE_SHOWN = 30
 TIMELINE_LIMIT = 300
 LAST_TURNS = 3
 
@@ -295,8 +297,11 @@ class Entry:
 @dataclass(frozen=True)
 class Timeline:
     entries: list[Entry]
-    truncated: bool
+    truncated: bool  # older entries are left out
     updated: str
+    total: int = 0  # entries in all
+    whole: bool = False  # the whole timeline was asked for (up to TIMELINE_LIMIT), not only the latest
+    latest: int = TIMELINE_SHOWN  # how many entries the page shows unless the whole timeline is asked for
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,8 @@ class Takeover:
 # --- building them -------------------------------------------------------------------------------
 
 
-def build(session: Session, handoff: Handoff, *, now: datetime, tracker: dict | None = None) -> Takeover:
+def build(session: Session, handoff: Handoff, *, now: datetime, tracker: dict | None = None,
+          whole_timeline: bool = False) -> Takeover:  # fmt: skip
     """Everything the takeover page shows. `tracker` is Rasa's, or None to ask Rasa now."""
     tz = get_clinic(session).timezone
     conversation = handoff.conversation
@@ -331,7 +337,7 @@ def build(session: Session, handoff: Handoff, *, now: datetime, tracker: dict | 
         referral_id=handoff.referral_id,
         patient=_patient_facts(session, patient, conversation),
         summary=summary,
-        timeline=timeline(session, handoff, now=now, tz=tz),
+        timeline=timeline(session, handoff, now=now, tz=tz, whole=whole_timeline),
         referrals=all_referrals,
     )
 
@@ -475,7 +481,7 @@ def referral_facts(referral: Referral, tz: str, now: datetime) -> ReferralFacts:
     return ReferralFacts(
         id=referral.id,
         external_id=referral.external_id,
-        kind=referral_kind(referral),
+        kind=TYPE_WORDS.get(referral.type, referral.type.replace("_", " ").capitalize()),
         specialty=specialist.specialty,
         specialist=specialist.name,
         facility=specialist.facility,
@@ -689,7 +695,10 @@ def _conversations(session: Session, handoff: Handoff, patient: Patient | None) 
     return list(session.scalars(select(Conversation).where(or_(*wanted)).order_by(Conversation.id)))
 
 
-def timeline(session: Session, handoff: Handoff, *, now: datetime, tz: str | None = None) -> Timeline:
+def timeline(session: Session, handoff: Handoff, *, now: datetime, tz: str | None = None,
+             whole: bool = False) -> Timeline:  # fmt: skip
+    """Everything with the patient in time order, newest last: the latest TIMELINE_SHOWN entries, or with `whole`
+    the latest TIMELINE_LIMIT."""
     tz = tz or get_clinic(session).timezone
     patient = _patient_of(session, handoff)
     conversations = _conversations(session, handoff, patient)
@@ -736,11 +745,13 @@ def timeline(session: Session, handoff: Handoff, *, now: datetime, tz: str | Non
         if e.action in AUDITED_ACTIONS and (entry := _audit_entry(e, tz, names, handoffs)) is not None
     ]
     entries.sort(key=lambda e: (e.when.at, e.order))
-    truncated = len(entries) > TIMELINE_LIMIT
+    limit = TIMELINE_LIMIT if whole else TIMELINE_SHOWN
     return Timeline(
-        entries=entries[-TIMELINE_LIMIT:],
-        truncated=truncated,
+        entries=entries[-limit:],
+        truncated=len(entries) > limit,
         updated=updated_words(now, tz),
+        total=len(entries),
+        whole=whole,
     )
 
 

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from console.deps import AdminDep, DbDep, NowDep, Staff, require_csrf
+from console.display import clinic_when
 from console.rendering import redirect, signed_in
 from console.viewing import viewed
 from relay.core.settings import get_settings
-from relay.language.timefmt import local
 from relay.models import AuditEvent, Patient, Referral, StaffRole, StaffUser
 from relay.records.clinics import get_clinic
 from relay.staff import accounts
@@ -36,8 +36,8 @@ MAX_NAME = 200
 ROLES = {StaffRole.STAFF: "Staff: works the handoff queue", StaffRole.ADMIN: "Admin: also edits FAQs and users"}
 
 
-def _clinic_time(db: Session, moment: datetime, *, seconds: bool = False) -> str:
-    return f"{local(moment, get_clinic(db).timezone):%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+def _clinic_time(db: Session, moment: datetime, *, now: datetime | None = None, seconds: bool = False) -> str:
+    return clinic_when(moment, get_clinic(db).timezone, now=now, seconds=seconds)
 
 
 # --- the users -----------------------------------------------------------------------------------
@@ -47,27 +47,40 @@ def _clinic_time(db: Session, moment: datetime, *, seconds: bool = False) -> str
 class UserRow:
     user: StaffUser
     is_you: bool
-    enrolment: str  # "Enrolled", or the pending link's state in words
+    access: str  # "Active", "Disabled" or "Enrolment pending": whether they can sign in
+    access_note: str | None  # for a pending enrolment, its link's state: "(link expires Sun, Nov 29 at 6:43 PM)"
     locked_until: str | None
     last_sign_in: str | None
+
+    @property
+    def access_badge(self) -> str:
+        return {"Active": "badge-live", "Disabled": "badge-retired"}.get(self.access, "badge-pending")
+
+
+def _access(db: Session, user: StaffUser, now: datetime) -> tuple[str, str | None]:
+    """Whether the account can sign in: a person who has not finished enrolment cannot yet, whatever `active` says."""
+    if not user.active:
+        return "Disabled", None
+    if user.enrolled:
+        return "Active", None
+    if user.enrolment_expires_at is not None and user.enrolment_expires_at > now:
+        return "Enrolment pending", f"(link expires {_clinic_time(db, user.enrolment_expires_at, now=now)})"
+    return "Enrolment pending", "(link expired: reset to send a new one)"
 
 
 def _rows(db: Session, staff: Staff, now: datetime) -> list[UserRow]:
     last = accounts.last_sign_ins(db)
     rows = []
     for user in accounts.list_users(db):
-        if user.enrolled:
-            enrolment = "Enrolled"
-        elif user.enrolment_expires_at is not None and user.enrolment_expires_at > now:
-            enrolment = f"Pending: link valid until {_clinic_time(db, user.enrolment_expires_at)}"
-        else:
-            enrolment = "Pending: link expired (reset to send a new one)"
+        access, note = _access(db, user, now)
         locked = (
-            _clinic_time(db, user.locked_until) if user.locked_until and accounts.is_locked(user, now=now) else None
+            _clinic_time(db, user.locked_until, now=now)
+            if user.locked_until and accounts.is_locked(user, now=now)
+            else None
         )
-        signed = _clinic_time(db, last[user.id]) if user.id in last else None
-        rows.append(UserRow(user=user, is_you=user.id == staff.user.id, enrolment=enrolment, locked_until=locked,
-                            last_sign_in=signed))  # fmt: skip
+        signed = _clinic_time(db, last[user.id], now=now) if user.id in last else None
+        rows.append(UserRow(user=user, is_you=user.id == staff.user.id, access=access, access_note=note,
+                            locked_until=locked, last_sign_in=signed))  # fmt: skip
     return rows
 
 
@@ -278,13 +291,20 @@ def _find_patient(db: Session, text: str) -> Patient | None:
     return found
 
 
-def detail_lines(details: dict[str, Any]) -> list[tuple[str, str]]:
+# Details that hold a staff account's id, and the word they are shown under once the id is read as the person.
+STAFF_ID_DETAILS = {"user_id": "account"}
+
+
+def detail_lines(details: dict[str, Any], staff: dict[int, str] | None = None) -> list[tuple[str, str]]:
     """An event's details as name and value lines; a nested dict of plain values reads as one line
-    ("counts.patients: created 11, updated 0"), not as Python's repr."""
+    ("counts.patients: created 11, updated 0"), not as Python's repr. With `staff` (account id to
+    "Name (email)"), a staff account's id reads as the person ("account: Noor Bakr (noor@clinic.example)")."""
     lines: list[tuple[str, str]] = []
 
     def walk(name: str, value: Any) -> None:
-        if isinstance(value, dict) and (not name or any(isinstance(v, dict | list) for v in value.values())):
+        if staff is not None and name in STAFF_ID_DETAILS and isinstance(value, int):
+            lines.append((STAFF_ID_DETAILS[name], staff.get(value, f"account {value} (not on file)")))
+        elif isinstance(value, dict) and (not name or any(isinstance(v, dict | list) for v in value.values())):
             for key, inner in value.items():
                 walk(f"{name}.{key}" if name else str(key), inner)
         elif isinstance(value, dict):
@@ -323,7 +343,8 @@ def _conditions(db: Session, filters: AuditFilters, staff_ids: set[int]) -> tupl
     return conditions, problems
 
 
-def _event_rows(db: Session, events: list[AuditEvent], names: dict[int, str]) -> list[EventRow]:
+def _event_rows(db: Session, events: list[AuditEvent], names: dict[int, str], people: dict[int, str],
+                now: datetime) -> list[EventRow]:  # fmt: skip
     patient_ids = {event.patient_id for event in events if event.patient_id is not None}
     referral_ids = {event.referral_id for event in events if event.referral_id is not None}
     patients = {p.id: f"{p.name} ({p.mrn})" for p in db.scalars(select(Patient).where(Patient.id.in_(patient_ids)))}
@@ -331,14 +352,14 @@ def _event_rows(db: Session, events: list[AuditEvent], names: dict[int, str]) ->
     return [
         EventRow(
             id=event.id,
-            when=_clinic_time(db, event.at, seconds=True),
+            when=_clinic_time(db, event.at, now=now, seconds=True),
             at=event.at,
             who=actor_words(event.actor, names),
             action=event.action,
             what=action_words(event.action),
             patient=patients.get(event.patient_id) if event.patient_id is not None else None,
             referral=referrals.get(event.referral_id) if event.referral_id is not None else None,
-            details=detail_lines(event.details),
+            details=detail_lines(event.details, people),
         )
         for event in events
     ]
@@ -352,6 +373,7 @@ def audit_log(
     filters = AuditFilters(user=user.strip(), patient=patient.strip(), action=action.strip())
     staff_users = accounts.list_users(db)
     names = {account.id: account.name for account in staff_users}
+    people = {account.id: f"{account.name} ({account.email})" for account in staff_users}
     conditions, problems = _conditions(db, filters, set(names))
     number = _page_number(page_number)
     events: list[AuditEvent] = []
@@ -360,7 +382,7 @@ def audit_log(
         total = db.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
         newest_first = select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         events = list(db.scalars(newest_first.offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    rows = _event_rows(db, events, names)
+    rows = _event_rows(db, events, names, people, now)
     actions = sorted(set(db.scalars(select(AuditEvent.action).distinct())) | set(ACTIONS), key=action_words)
     # After the query: this page's own view events belong to the next look at the log, not this one.
     viewed(db, staff, page="audit", patient_ids=[event.patient_id for event in events], now=now, dedupe=True)

@@ -36,7 +36,7 @@ def pretty(e164: str) -> str:
 def masked_pretty(phone: str, *, visible: int = 2) -> str:
     """The number in the shape a person reads it, all but its last `visible` digits hidden: (***) ***-**45.
 
-    For pages that must tell numbers apart without showing them (the console's queue, search results).
+    For pages that must tell numbers apart without showing them (the console shows the last four: visible=4).
     """
     try:
         shown = pretty(phone)

@@ -135,6 +135,16 @@ def test_staff_find_the_patient_and_move_the_appointment_and_its_reminders_follo
     expect(page.locator(".live-appointment")).to_contain_text(format_when(before.start_at, DEMO_TZ))
     expect_planned_reminders(page, old_reminders)
 
+    # The time chooser is folded away while the appointment stands, and the cancellation comes after it.
+    chooser = page.locator("details#book")
+    expect(chooser).not_to_have_attribute("open", "")
+    assert page.locator("#book-heading, .cancel-form legend").all_inner_texts() == [
+        "Move to another time",
+        "Cancel the appointment",
+    ]
+    chooser.get_by_text("Move to another time").click()
+    expect(chooser).to_have_attribute("open", "")
+
     # Another open time, at least five days out, in the afternoon: every reminder of it is still ahead.
     offered = [
         datetime.fromisoformat(value)
@@ -156,6 +166,7 @@ def test_staff_find_the_patient_and_move_the_appointment_and_its_reminders_follo
     expect(page.get_by_role("status")).to_have_text(
         f"Moved to {new_time}. The reminders moved with it (see Outreach plan)."
     )
+    expect(page.get_by_role("status").get_by_role("link", name="Outreach plan")).to_have_attribute("href", "#outreach")
     expect(page.locator(".live-appointment")).to_contain_text(new_time)
     expect(page.locator(f"tr[data-appointment='{before.id}'] time")).to_have_attribute("datetime", chosen.isoformat())
     expect(page.locator("#history tbody tr").first).to_contain_text(
@@ -170,6 +181,12 @@ def test_staff_find_the_patient_and_move_the_appointment_and_its_reminders_follo
     superseded = old_reminders - moved
     assert superseded and superseded <= reminders(before.id, pending=False)
     assert set(shown_due_times(reminder_rows(page, "outreach-cancelled"))) >= superseded
+    # Superseded rows are kept apart from the live plan, folded under "Earlier plans (N)".
+    earlier = page.locator("#outreach details.earlier-plans")
+    expect(earlier).not_to_have_attribute("open", "")
+    folded = earlier.locator("tr.outreach-cancelled, tr.outreach-skipped")
+    expect(earlier.locator("summary")).to_have_text(f"Earlier plans ({folded.count()})")
+    expect(page.locator("#outreach tr.outreach-cancelled, #outreach tr.outreach-skipped")).to_have_count(folded.count())
     after = live_appointment("RF-2001")
     assert (after.id, after.start_at, after.version) == (before.id, chosen, before.version + 1)
 

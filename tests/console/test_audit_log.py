@@ -82,7 +82,7 @@ def test_filtering_by_person_shows_exactly_their_events(console, admin, clock):
 
     claimed = _row(page.text, made["kim claims james"])
     assert "Kim Park" in claimed and "Handoff claimed" in claimed and "James Carter (RFH-100045)" in claimed
-    assert "2026-03-10 09:30:10 CDT" in claimed  # the clinic's time (Chicago)
+    assert "Tue, Mar 10 at 9:30:10 AM" in claimed  # the clinic's time (Chicago, CDT), to the second
     assert "<dt>handoff_id</dt><dd>7</dd>" in claimed
     assert _referral_of(_patient(JAMES_MRN)).external_id in claimed
 
@@ -152,3 +152,10 @@ def test_details_read_as_lines_of_ids_and_counts():
         ("user_id", "3"),
     ]
     assert detail_lines({}) == []
+    # On the page, a staff account's id reads as the person, by name and email.
+    staff = {3: "Kim Park (kim@clinic.example)"}
+    assert detail_lines({"user_id": 3, "role": "staff"}, staff) == [
+        ("account", "Kim Park (kim@clinic.example)"),
+        ("role", "staff"),
+    ]
+    assert detail_lines({"user_id": 9}, staff) == [("account", "account 9 (not on file)")]

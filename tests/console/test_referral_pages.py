@@ -396,6 +396,47 @@ def test_the_slot_list_can_start_from_a_later_date(staff, clock):
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.text and 'aria-describedby="from-error"' in bad.text
 
 
+def chooser_tag(page: str) -> str:
+    match = re.search(r'<details class="booking" id="book"[^>]*>', page)
+    assert match, "no time chooser"
+    return match.group(0)
+
+
+def test_the_time_chooser_is_folded_while_an_appointment_stands_and_the_cancellation_comes_last(staff, clock):
+    booked = staff.get("/console/referrals/RF-2001").text
+    assert " open" not in chooser_tag(booked)  # two weeks of slots stay out of the way
+    assert booked.index('id="book-heading">Move to another time<') < booked.index("Cancel the appointment")
+    assert booked.index("Cancel the appointment") < booked.index('id="outreach"')
+
+    assert " open" in chooser_tag(staff.get("/console/referrals/RF-2002").text)  # nothing booked yet: open
+    later = (local(clock.now).date() + timedelta(days=14)).isoformat()
+    assert " open" in chooser_tag(staff.get("/console/referrals/RF-2001", params={"from": later}).text)  # asked for
+    refused = staff.post(
+        "/console/referrals/RF-2001/book",
+        data={"current": field(booked, "current"), "csrf_token": csrf_of(staff.get("/console/referrals/RF-2001"))},
+    )
+    assert refused.status_code == 422 and " open" in chooser_tag(refused.text)  # the error is shown, not folded
+
+
+def test_the_outreach_plan_shows_the_live_plan_and_folds_what_was_superseded(staff, clock):
+    plan_outreach("RF-2001", clock.now)
+    page = staff.get("/console/referrals/RF-2001")
+    chosen = next(s for s in slots_of(page.text) if (local(s).date() - local(clock.now).date()).days >= 5)
+    staff.post(
+        "/console/referrals/RF-2001/book",
+        data={"slot": chosen.isoformat(), "current": field(page.text, "current"), "csrf_token": csrf_of(page)},
+    )
+    text = staff.get("/console/referrals/RF-2001?done=moved").text
+    assert '(see <a href="#outreach">Outreach plan</a>).' in text
+
+    plan = text[text.index('id="outreach"') : text.index('id="history"')]
+    live_part, _, earlier = plan.partition('<details class="earlier-plans">')
+    folded = re.findall(r'class="outreach-(cancelled|skipped)"', earlier)
+    assert folded and f"Earlier plans ({len(folded)})" in earlier
+    assert "outreach-planned" in live_part and not re.search(r"outreach-(cancelled|skipped)", live_part)
+    assert ">Sent<" not in live_part  # nothing was sent yet: no empty column
+
+
 # --- cancel ------------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from console.deps import console_now
-from console.takeover import BotMemory
+from console.takeover import TIMELINE_SHOWN, BotMemory
 from relay.core.db import session_scope
 from relay.core.settings import get_settings
 from relay.language.timefmt import format_when
@@ -70,8 +70,8 @@ def _say(phone: str, clock: Clock, body: str, *, minutes_ago: float, direction: 
                                             now=clock.now - timedelta(minutes=minutes_ago)).id  # fmt: skip
 
 
-def _takeover(client: TestClient, handoff_id: int) -> str:
-    page = client.get(f"/console/handoffs/{handoff_id}")
+def _takeover(client: TestClient, handoff_id: int, **params: str) -> str:
+    page = client.get(f"/console/handoffs/{handoff_id}", params=params)
     assert page.status_code == 200, page.text
     return page.text
 
@@ -322,6 +322,36 @@ def test_the_timeline_refreshes_by_itself_without_the_rest_of_the_page(console, 
     assert "hello? anyone?" in fragment.text and "<html" not in fragment.text
     assert "reply-body" not in fragment.text  # the reply form is not part of what is replaced
     assert console.get("/console/handoffs/999999/timeline", headers=HTMX).status_code == 404
+
+
+def test_the_timeline_shows_its_latest_entries_newest_last_and_the_whole_one_on_request(
+    console, account, clock, rasa_stopped
+):
+    for number in range(TIMELINE_SHOWN + 5):
+        _say(JAMES, clock, f"message number {number:02d}", minutes_ago=200 - number)
+    handoff_id = _handoff(JAMES, clock, minutes_ago=1)
+    sign_in(console, account, clock)
+
+    latest = _timeline(_takeover(console, handoff_id))
+    assert latest.count('class="entry ') == TIMELINE_SHOWN
+    assert "message number 00" not in latest and "message number 34" in latest
+    assert latest.index("message number 33") < latest.index("message number 34")  # newest last, above the reply
+    assert f'href="/console/handoffs/{handoff_id}?timeline=all#timeline-heading">Show the whole timeline' in latest
+
+    whole = _takeover(console, handoff_id, timeline="all")
+    assert f'hx-get="/console/handoffs/{handoff_id}/timeline?timeline=all"' in whole  # its refresh keeps it whole
+    assert "message number 00" in _timeline(whole) and "Show only the latest" in whole
+    fragment = console.get(f"/console/handoffs/{handoff_id}/timeline", params={"timeline": "all"}, headers=HTMX)
+    assert "message number 00" in fragment.text
+
+
+def test_the_side_panel_says_the_kind_of_referral_without_repeating_who_referred_it(console, account, clock):
+    handoff_id = _handoff(JAMES, clock, with_referral=True)
+    sign_in(console, account, clock)
+    page = _takeover(console, handoff_id)
+    side = page[page.index('id="referrals-heading"') :]
+    assert "<dt>Kind</dt><dd>From a provider (Routine)</dd>" in side
+    assert "referral from Dr." not in side and "<dt>Referred by</dt><dd>Dr. Helen Moore" in side
 
 
 # --- escaping and audit --------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_an_admin_adds_a_person_and_their_enrolment_link_works(console, admin, c
     link = _link_of(added.text)
     assert link.startswith("https://relay.example.test/console/enrol/")
     assert "shown only now" in added.text
-    assert "2026-03-11 10:00 CDT" in added.text and "24 hours" in added.text  # expiry, in the clinic's time
+    assert "Wed, Mar 11 at 10:00 AM" in added.text and "24 hours" in added.text  # expiry, in the clinic's time
 
     kim = _user("kim@clinic.example")
     assert kim is not None and (kim.name, kim.role, kim.active, kim.enrolled) == ("Kim Park", StaffRole.STAFF, True,
@@ -86,7 +86,9 @@ def test_an_admin_adds_a_person_and_their_enrolment_link_works(console, admin, c
     enrol = console.get(link.removeprefix("https://relay.example.test"))
     assert enrol.status_code == 200 and "Welcome, Kim Park" in enrol.text
     row = _row(console.get("/console/users").text, kim.id)
-    assert "Pending: link valid until 2026-03-11 10:00 CDT" in row and "Never" in row and "Disable" in row
+    assert 'Enrolment pending</span> <span class="access-note">(link expires Wed, Mar 11 at 10:00 AM)' in row
+    assert ">Active<" not in row  # cannot sign in before enrolling
+    assert "Never" in row and "Disable" in row
     assert link.rsplit("/", 1)[1] not in console.get("/console/users").text  # shown once, never again
 
 
@@ -158,7 +160,7 @@ def test_a_reset_ends_sessions_and_the_old_password_no_longer_works(console, adm
             user = session.get_one(StaffUser, account.id)
             assert (user.password_hash, user.totp_secret, user.active) == (None, None, True)
         assert kims.get(link.removeprefix("https://relay.example.test")).status_code == 200
-        assert "Pending" in _row(console.get("/console/users").text, account.id)
+        assert "Enrolment pending" in _row(console.get("/console/users").text, account.id)
         assert _events("staff.reset") == [(f"staff:{admin.id}", {"user_id": account.id, "sessions_ended": 1})]
 
 
@@ -191,9 +193,9 @@ def test_the_list_shows_roles_locks_and_last_sign_in(console, admin, account, cl
         ann.locked_until = clock.now + timedelta(minutes=10)
     page = console.get("/console/users").text
     ann_row, ada_row = _row(page, account.id), _row(page, admin.id)
-    assert "ann@clinic.example" in ann_row and "Staff" in ann_row and "Enrolled" in ann_row
-    assert "Locked until 2026-03-10 10:10 CDT" in ann_row and "Never" in ann_row
-    assert "Admin" in ada_row and "(you)" in ada_row and "2026-03-10 10:00 CDT" in ada_row
+    assert "ann@clinic.example" in ann_row and "Staff" in ann_row and ">Active<" in ann_row
+    assert "Locked until Tue, Mar 10 at 10:10 AM" in ann_row and "Never" in ann_row
+    assert "Admin" in ada_row and "(you)" in ada_row and "Tue, Mar 10 at 10:00 AM" in ada_row
     assert "/disable" not in ada_row  # no buttons against oneself
 
 
