@@ -28,7 +28,10 @@ def _twiml(replies: list[str]) -> Response:
     summary="Inbound SMS (Twilio messaging webhook)",
     response_class=Response,
     responses={
-        200: {"content": {"application/xml": {}}, "description": "TwiML with the bot's reply"},
+        200: {
+            "content": {"application/xml": {}},
+            "description": "TwiML with the bot's reply; none for a keyword Twilio answers (SMS_KEYWORD_REPLIES)",
+        },
         400: {"description": "A required field is missing or malformed"},
         403: {"description": "Missing or invalid X-Twilio-Signature"},
     },
@@ -45,5 +48,13 @@ async def inbound_sms(form: TwilioFormDep) -> Response:
     except InvalidPhoneNumber as exc:
         raise HTTPException(status_code=400, detail=f"From is not a phone number ({exc})") from None
     # The turn blocks on Rasa and the database; keep the event loop free meanwhile.
-    result = await run_in_threadpool(turns.handle_inbound, sid=sid, phone=phone, body=form["Body"], channel="sms")
+    # OptOutType comes only from a Messaging Service with Advanced Opt-Out: a keyword Twilio has answered.
+    result = await run_in_threadpool(
+        turns.handle_inbound,
+        sid=sid,
+        phone=phone,
+        body=form["Body"],
+        channel="sms",
+        twilio_keyword_type=form.get("OptOutType"),
+    )
     return _twiml(result.replies)

@@ -11,6 +11,7 @@ the sender's messages per second) is in the cadence file
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import SecretStr, model_validator
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
     voice_min_confidence: float = 0.5
     # How long the front desk's phone rings before the caller hears "no one is available".
     voice_dial_timeout_seconds: int = 20
+    # Who answers the carrier keywords (STOP, START, HELP, ...): "twilio" (Twilio
+    # answers its standard English words itself; Relay answers the rest, such as
+    # the Spanish ones) or "relay" (Relay answers every keyword). Unset: "twilio"
+    # in production, where a real Twilio number answers them, "relay" elsewhere
+    # (the simulator and `relay chat` have no Twilio in front). Either way every
+    # keyword reaches the consent ledger. See docs/keywords.md.
+    sms_keyword_replies: Literal["twilio", "relay"] | None = None
     verification_minutes: int = 30
     verification_max_attempts: int = 3
 
@@ -136,6 +144,13 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The public URL Twilio calls; signatures are computed against it."""
         return (self.public_base_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
+    @property
+    def keyword_replier(self) -> Literal["twilio", "relay"]:
+        """Who answers the carrier keywords here: SMS_KEYWORD_REPLIES, else by RELAY_ENV."""
+        if self.sms_keyword_replies is not None:
+            return self.sms_keyword_replies
+        return "twilio" if self.is_production else "relay"
 
     @property
     def rasa_port(self) -> int:

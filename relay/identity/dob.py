@@ -9,10 +9,21 @@ On a call the date arrives as the speech recogniser wrote it down, sometimes
 in words: "March ninth nineteen seventy two", "the ninth of march two thousand
 one", "zero three zero nine nineteen seventy two". Those are rewritten into
 digits first ("March 9 1972") and read like a text.
+
+Spanish (`language="es"`): "4 de diciembre de 1968", "4 dic 68", "nací el 1ro de
+mayo del 70", "cuatro de diciembre de mil novecientos sesenta y ocho", and
+numeric dates day first, as Spanish is written. A Spanish speaker at a US
+clinic may still write month first, so a numeric date whose first two numbers
+could each be the month ("04/12/1968") has two readings, day first first:
+`dob_candidates` returns both, and verification accepts either (see
+docs/spanish.md for the decision and what it costs in guessing odds).
 """
 
 import re
 from datetime import date
+
+from relay.language import spanish
+from relay.language.languages import Language, language_of
 
 MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
@@ -51,10 +62,32 @@ def _full_year(token: str, today: date) -> int:
     return century + year if century + year <= today.year else century - 100 + year
 
 
-def parse_dob(text: str, today: date) -> date | None:
-    """The date of birth in `text`, or None when there is no plausible one."""
-    lowered = text.lower()
-    return _parse(lowered, today) or _parse(spoken_numbers_to_digits(lowered), today)
+def parse_dob(text: str, today: date, language: str = Language.EN) -> date | None:
+    """The date of birth in `text`, or None when there is no plausible one.
+
+    In Spanish, the first of `dob_candidates`: "04/12/1968" is 4 December.
+    """
+    found = dob_candidates(text, today, language)
+    return found[0] if found else None
+
+
+def dob_candidates(text: str, today: date, language: str = Language.EN) -> tuple[date, ...]:
+    """Every date of birth `text` can mean, most likely first; () when there is none.
+
+    English: one at most (month first, as parse_dob always read it). Spanish: a
+    numeric date is read day first and, when the other order is also a date,
+    month first too: "04/12/1968" -> (4 Dec 1968, 12 Apr 1968); "25/12/1968" and
+    "12/25/1968" -> (25 Dec 1968,). Never more than two, both from one written date.
+    """
+    if language_of(language) != Language.ES:
+        lowered = text.lower()
+        born = _parse(lowered, today) or _parse(spoken_numbers_to_digits(lowered), today)
+        return (born,) if born else ()
+    folded = spanish.fold(text)
+    for attempt in (folded, spanish.spoken_numbers_to_digits(folded), spoken_numbers_to_digits(folded)):
+        if found := _parse_es(attempt, today):
+            return found
+    return ()
 
 
 def _parse(lowered: str, today: date) -> date | None:
@@ -70,6 +103,64 @@ def _parse(lowered: str, today: date) -> date | None:
             if date(1880, 1, 1) <= born <= today:
                 return born
     return None
+
+
+def dob_as_text(candidates: tuple[date, ...]) -> str:
+    """The candidates written so that reading them again in Spanish gives the same candidates.
+
+    For a turn that hands the bot a date it heard (relay.inbound.voice_turns): one
+    reading is written with the month in words ('4 de diciembre de 1968', which
+    English reads the same), two as the ambiguous 'DD/MM/YYYY' they came from, day first.
+    """
+    first = candidates[0]
+    if len(candidates) == 1:
+        return f"{first.day} de {spanish.MONTHS[first.month - 1]} de {first.year}"
+    return f"{first.day:02d}/{first.month:02d}/{first.year}"
+
+
+# --- Spanish order -------------------------------------------------------------
+
+_MONTHS_ES = MONTHS | {"set": 9}  # "setiembre", as some countries spell it
+_DAY_ES = r"(?P<day>\d{1,2})(?:o|ro|ero|st|nd|rd|th)?"  # "1ro", "1º" (folded to "1o")
+_YEAR_ES = r"(?:del?\s+)?" + _YEAR  # "de 1968", "del 68"
+# Named groups a/b: two numbers that may be day/month or month/day.
+_PATTERNS_ES = [
+    re.compile(r"\b(?P<year>\d{4})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})\b"),
+    re.compile(r"\b(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.]" + _YEAR + r"\b"),
+    re.compile(r"\b(?P<a>\d{2})(?P<b>\d{2})(?P<year>\d{4})\b"),
+    re.compile(r"\b" + _DAY_ES + r"\s+(?:de\s+)?" + _MONTH_WORD + r",?\s+" + _YEAR_ES + r"\b"),
+    re.compile(r"\b" + _MONTH_WORD + r"\s+" + _DAY_ES + r",?\s+" + _YEAR_ES + r"\b"),
+    # Said one number at a time: "4 12 1968", "4 de 12 de 1968", "0412 1968". Only with a four-digit year.
+    re.compile(r"\b(?P<a>\d{1,2})\s+(?:de\s+)?(?P<b>\d{1,2})\s+(?:del?\s+)?(?P<year>\d{4})\b"),
+    re.compile(r"\b(?P<a>\d{2})(?P<b>\d{2})\s+(?P<year>\d{4})\b"),
+]
+
+
+def _parse_es(folded: str, today: date) -> tuple[date, ...]:
+    for pattern in _PATTERNS_ES:
+        for match in pattern.finditer(folded):
+            year = _full_year(match["year"], today)
+            groups = match.groupdict()
+            if groups.get("a") is not None:
+                a, b = int(match["a"]), int(match["b"])
+                readings = [(b, a), (a, b)]  # (month, day): day first, then month first
+            else:
+                month = _MONTHS_ES.get(match["month"][:3]) if not match["month"].isdigit() else int(match["month"])
+                if month is None:
+                    continue
+                readings = [(month, int(match["day"]))]
+            found = tuple(dict.fromkeys(born for m, d in readings if (born := _plausible(year, m, d, today))))
+            if found:
+                return found
+    return ()
+
+
+def _plausible(year: int, month: int, day: int, today: date) -> date | None:
+    try:
+        born = date(year, month, day)
+    except ValueError:
+        return None
+    return born if date(1880, 1, 1) <= born <= today else None
 
 
 # --- numbers said in words ------------------------------------------------------

@@ -5,8 +5,10 @@ message is never lost, whatever happens next; its unique Twilio SID makes a
 retried or doubled webhook a replay of the first one's reply.
 
 Then, before the model, in this order:
-1. carrier keywords (STOP, START, HELP, ...): they mean the same at Twilio
-   whatever the bot thinks, and they work during a handoff too;
+1. carrier keywords (STOP, START, HELP, ..., and the Spanish opt-outs): they
+   mean the same at Twilio whatever the bot thinks, and they work during a
+   handoff too; each reaches the consent ledger, and the reply is Relay's or,
+   where Twilio answers the word itself, none (SMS_KEYWORD_REPLIES);
 2. emergencies (relay.inbound.safety): 911 / 988 advice and an urgent handoff, also
    during a handoff and whether Rasa runs or not;
 3. an open handoff: the bot stays silent while a person has the conversation;
@@ -29,8 +31,9 @@ from relay.core.db import session_scope
 from relay.core.phones import mask
 from relay.core.settings import get_settings
 from relay.inbound import keywords, outreach_replies, rasa_client, safety
+from relay.language.languages import Language, language_of
 from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
-from relay.models import Clinic, HandoffPriority, Message, utcnow
+from relay.models import Clinic, Conversation, HandoffPriority, Message, utcnow
 from relay.records import consent, conversations
 from relay.records.clinics import get_clinic
 from relay.scheduling import clinic_hours
@@ -49,7 +52,16 @@ class TurnResult:
     duplicate: bool = False
 
 
-def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: datetime | None = None) -> TurnResult:
+def handle_inbound(
+    *,
+    sid: str,
+    phone: str,
+    body: str,
+    channel: str,
+    now: datetime | None = None,
+    twilio_keyword_type: str | None = None,
+) -> TurnResult:
+    """Answer one inbound message; `twilio_keyword_type` is the webhook's OptOutType, when Twilio sent one."""
     now = now or utcnow()
     try:
         with session_scope() as session:
@@ -71,7 +83,7 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
 
     with session_scope() as session:
         inbound = session.get_one(Message, inbound_id)
-        replies = _before_rasa(session, inbound=inbound, now=now)
+        replies = _before_rasa(session, inbound=inbound, now=now, twilio_keyword_type=twilio_keyword_type)
         if replies is not None:
             _store_replies(session, inbound=inbound, replies=replies, author="system")
             return TurnResult(replies)
@@ -104,7 +116,9 @@ def handle_inbound(*, sid: str, phone: str, body: str, channel: str, now: dateti
     return TurnResult([reply] if reply else [])
 
 
-def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[str] | None:
+def _before_rasa(
+    session: Session, *, inbound: Message, now: datetime, twilio_keyword_type: str | None = None
+) -> list[str] | None:
     """The replies when the message is answered without the model (maybe none); None to ask Rasa.
 
     A number that opted out still gets answers here and from the bot when it
@@ -117,7 +131,7 @@ def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[s
     then simply do not go out.)
     """
     conversation, body = inbound.conversation, inbound.body
-    keyword = keywords.parse(body)
+    keyword = keywords.recognise(body, twilio_type=twilio_keyword_type)
     if keyword is not None:
         replies = _keyword_replies(session, keyword=keyword, inbound=inbound, now=now)
         if replies is not None:
@@ -147,12 +161,30 @@ def _before_rasa(session: Session, *, inbound: Message, now: datetime) -> list[s
 def _keyword_replies(
     session: Session, *, keyword: keywords.Keyword, inbound: Message, now: datetime
 ) -> list[str] | None:
+    """Record the keyword, then Relay's reply to it, or none where Twilio answers it itself.
+
+    The ledger gets every opt-out and opt-in whoever answers, so a STOP always
+    stops Relay's own sending (which checks consent.is_opted_out), also for a
+    word Twilio does not know, such as ALTO on a number without Advanced Opt-Out.
+    """
     conversation = inbound.conversation
-    clinic = get_clinic(session)
-    if keyword.kind == "help":
-        return [keywords.help_reply(clinic)]
     if keyword.kind == "opt_in_if_opted_out" and not consent.is_opted_out(session, conversation.phone):
         return None  # an ordinary "yes": the bot's to answer
+    if keyword.kind != "help":
+        _record(session, keyword=keyword, conversation=conversation, now=now)
+    if get_settings().keyword_replier == "twilio" and keyword.answered_by_twilio:
+        log.info("keyword sms:%s from=%s answered by Twilio", keyword.word, mask(conversation.phone))
+        return []
+    clinic = get_clinic(session)
+    language = _reply_language(keyword, conversation)
+    if keyword.kind == "help":
+        return [keywords.help_reply(clinic, language)]
+    if keyword.kind == "opt_out":
+        return [keywords.opt_out_reply(clinic, language, word=keyword.word)]
+    return [keywords.opt_in_reply(clinic, language)]
+
+
+def _record(session: Session, *, keyword: keywords.Keyword, conversation: Conversation, now: datetime) -> None:
     consented = keyword.kind != "opt_out"
     consent.record_consent(
         session,
@@ -165,7 +197,13 @@ def _keyword_replies(
     log.info(
         "consent %s by sms:%s from=%s", "given" if consented else "withdrawn", keyword.word, mask(conversation.phone)
     )
-    return [keywords.opt_in_reply(clinic) if consented else keywords.opt_out_reply(clinic)]
+
+
+def _reply_language(keyword: keywords.Keyword, conversation: Conversation) -> Language:
+    """Spanish for a Spanish word, or for a patient whose record says Spanish; English otherwise."""
+    if keyword.language is Language.ES:
+        return Language.ES
+    return language_of(conversation.patient.language if conversation.patient else None)
 
 
 def _clinic_open(clinic: Clinic, now: datetime) -> bool:

@@ -9,11 +9,18 @@ to someone who writes it down).
 `speakable` is the last step before a `<Say>`: a safety net for text that did
 not come from a voice variation of the domain (FAQ answers and prep notes from
 the database, addresses).
+
+Spanish, as SPANISH.md says it: "el lunes treinta de noviembre a las nueve de
+la mañana" (every accent kept: speech is not SMS), "de la tarde" after noon,
+"de la noche" from 7 p. m.; "primero" for the 1st, as Spanish speakers in the
+Americas say it.
 """
 
 import re
 from datetime import date, datetime, time
 
+from relay.language import spanish
+from relay.language.languages import Language
 from relay.language.timefmt import local
 
 _UNITS = "zero one two three four five six seven eight nine".split()
@@ -56,8 +63,10 @@ def ordinal_words(n: int) -> str:
     return _TENS[tens] + f"-{_ORDINAL_UNITS[unit]}" if unit else _ORDINAL_TENS[tens]
 
 
-def format_clock_spoken(moment: time) -> str:
-    """'ten A M', 'one thirty P M', 'nine oh five A M'."""
+def format_clock_spoken(moment: time, language: str = Language.EN) -> str:
+    """'ten A M', 'one thirty P M', 'nine oh five A M'; Spanish 'diez de la mañana', 'una y media de la tarde'."""
+    if language == Language.ES:
+        return _clock_spoken_es(moment)
     hour = number_words(moment.hour % 12 or 12)
     if moment.minute == 0:
         minutes = ""
@@ -68,15 +77,50 @@ def format_clock_spoken(moment: time) -> str:
     return f"{hour}{minutes} {'A M' if moment.hour < 12 else 'P M'}"
 
 
-def format_day_spoken(day: date) -> str:
-    """'Monday, November twenty-third'."""
+def format_day_spoken(day: date, language: str = Language.EN, *, article: bool = True) -> str:
+    """'Monday, November twenty-third'; Spanish 'el lunes veintitrés de noviembre' (without 'el' if not `article`)."""
+    if language == Language.ES:
+        said = f"{spanish.WEEKDAYS[day.weekday()]} {spanish.day_words(day.day)} de {spanish.MONTHS[day.month - 1]}"
+        return f"el {said}" if article else said
     return f"{day:%A}, {day:%B} {ordinal_words(day.day)}"
 
 
-def format_when_spoken(dt: datetime, tz: str) -> str:
-    """'Thursday, December third at ten A M' in the given zone: format_when for the ear."""
+def format_when_spoken(dt: datetime, tz: str, language: str = Language.EN, *, article: bool = True) -> str:
+    """'Thursday, December third at ten A M' in the given zone: format_when for the ear.
+
+    Spanish, as SPANISH.md says it: 'el jueves tres de diciembre a las diez de la
+    mañana'. The article comes with it (a voice line reads "su cita es {when}");
+    `article=False` leaves it out for a sentence that has its own ("del {when}").
+    """
     moment = local(dt, tz)
+    if language == Language.ES:
+        day = format_day_spoken(moment.date(), language, article=article)
+        return f"{day} a {_article(moment.time())} {_clock_spoken_es(moment.time())}"
     return f"{format_day_spoken(moment.date())} at {format_clock_spoken(moment.time())}"
+
+
+def _article(moment: time) -> str:
+    return "la" if moment.hour % 12 == 1 else "las"
+
+
+def _clock_spoken_es(moment: time) -> str:
+    """'nueve de la mañana', 'una y media de la tarde', 'doce del mediodía', 'siete y cuarto de la noche'."""
+    hour = moment.hour % 12 or 12
+    hour_words = "una" if hour == 1 else spanish.number_words(hour)
+    minutes = {0: "", 15: " y cuarto", 30: " y media"}.get(moment.minute)
+    if minutes is None:
+        minutes = " y " + spanish.number_words(moment.minute)
+    if moment.hour < 6:
+        period = "de la madrugada"
+    elif moment.hour < 12:
+        period = "de la mañana"
+    elif moment == time(12, 0):
+        period = "del mediodía"
+    elif moment.hour < 19:
+        period = "de la tarde"
+    else:
+        period = "de la noche"
+    return f"{hour_words}{minutes} {period}"
 
 
 def spoken_phone(number: str) -> str:
@@ -88,8 +132,14 @@ def spoken_phone(number: str) -> str:
     return ", ".join(" ".join(group) for group in groups if group)
 
 
-def spoken_options(labels: list[str]) -> str:
-    """Numbered choices for the keypad or the voice: 'press or say 1 for A, 2 for B, or 3 for C'."""
+def spoken_options(labels: list[str], language: str = Language.EN) -> str:
+    """Numbered choices for the keypad or the voice: 'press or say 1 for A, 2 for B, or 3 for C'.
+
+    Spanish: 'marque o diga 1 para A, 2 para B o 3 para C' (no comma before "o").
+    """
+    if language == Language.ES:
+        choices = [f"{n} para {label}" for n, label in enumerate(labels, start=1)]
+        return "marque o diga " + ", ".join(choices[:-1]) + (" o " if len(choices) > 1 else "") + choices[-1]
     choices = [f"{n} for {label}" for n, label in enumerate(labels, start=1)]
     return "press or say " + ", ".join(choices[:-1]) + (", or " if len(choices) > 1 else "") + choices[-1]
 
@@ -110,10 +160,61 @@ _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _REPLY_CLAUSE = re.compile(
     r"(?:^|(?<=[.;!?]))\s*[^.;!?]*\b(?:reply|text us|texting us)\b[^.;!?]*[.;!?]?", re.IGNORECASE
 )
+# "Responda C para confirmar", "escríbanos por aquí": the same instructions in Spanish.
+_REPLY_CLAUSE_ES = re.compile(
+    r"(?:^|(?<=[.;!?]))\s*[^.;!?]*\b(?:responda|conteste|escr[ií]banos|env[ií]enos un (?:texto|mensaje))\b"
+    r"[^.;!?]*[.;!?]?",
+    re.IGNORECASE,
+)
 
 
-def respell_times(text: str) -> str:
-    """Rewrite written dates and clock times ('Fri, Dec 4', '3:00 PM') into spoken ones."""
+# What timefmt writes in Spanish: "viernes 4 de diciembre", "3:00 p. m." (also "p.m.", "pm" from staff).
+_WEEKDAY_ES = {spanish.fold(day): day for day in spanish.WEEKDAYS}
+_MONTH_ES = "|".join(spanish.MONTHS)
+_WRITTEN_DAY_ES = re.compile(
+    rf"\b(?P<dow>{'|'.join(spanish.WEEKDAYS + tuple(_WEEKDAY_ES))}) (?P<day>\d{{1,2}}) de (?P<month>{_MONTH_ES})\b"
+)
+_WRITTEN_CLOCK_ES = re.compile(r"\b(?P<hour>\d{1,2}):(?P<minute>\d{2}) ?(?P<ap>[ap])\. ?m\.(?!\w)|"
+                               r"\b(?P<hour2>\d{1,2}):(?P<minute2>\d{2}) ?(?P<ap2>[ap])m\b")  # fmt: skip
+# Words an SMS writes without their accent (SPANISH.md) that a voice must stress right.
+_SPOKEN_ACCENTS = {
+    "dia": "día", "dias": "días", "proxima": "próxima", "proximo": "próximo", "despues": "después",
+    "sabado": "sábado", "miercoles": "miércoles",
+}  # fmt: skip
+_UNACCENTED = re.compile(rf"\b({'|'.join(_SPOKEN_ACCENTS)})\b")
+
+
+def _respell_times_es(text: str) -> str:
+    def day(match: re.Match) -> str:
+        weekday = _WEEKDAY_ES.get(spanish.fold(match["dow"]), match["dow"])
+        number = int(match["day"])
+        if not 1 <= number <= 31:
+            return match[0]
+        return f"{weekday} {spanish.day_words(number)} de {match['month']}"
+
+    def clock(match: re.Match) -> str:
+        hour, minute = int(match["hour"] or match["hour2"]), int(match["minute"] or match["minute2"])
+        if not 1 <= hour <= 12 or minute > 59:
+            return match[0]
+        afternoon = (match["ap"] or match["ap2"]) == "p"
+        said = _clock_spoken_es(time(hour % 12 + (12 if afternoon else 0), minute))
+        # The period of "p. m." also ends the sentence when another one follows. At the very end
+        # it is left out: a label ("después de las 3:00 p. m.") goes into a sentence of its own.
+        ends_sentence = match["ap"] and re.match(r"\s+[A-ZÁÉÍÓÚÑ¿¡]", match.string[match.end() :])
+        return said + "." if ends_sentence else said
+
+    spoken = _WRITTEN_CLOCK_ES.sub(clock, _WRITTEN_DAY_ES.sub(day, text))
+    return _UNACCENTED.sub(lambda m: _SPOKEN_ACCENTS[m[1]], spoken)
+
+
+def respell_times(text: str, language: str = Language.EN) -> str:
+    """Rewrite written dates and clock times ('Fri, Dec 4', '3:00 PM') into spoken ones.
+
+    Spanish: 'el viernes 4 de diciembre a las 3:00 p. m.' -> 'el viernes cuatro de
+    diciembre a las tres de la tarde', in place: the article is the sentence's own.
+    """
+    if language == Language.ES:
+        return _respell_times_es(text)
 
     def day(match: re.Match) -> str:
         return f"{DAY_NAMES[match['dow']]}, {MONTH_NAMES[match['month']]} {ordinal_words(int(match['day']))}"
@@ -127,14 +228,15 @@ def respell_times(text: str) -> str:
     return _WRITTEN_CLOCK.sub(clock, _WRITTEN_DAY.sub(day, text))
 
 
-def speakable(text: str) -> str:
+def speakable(text: str, language: str = Language.EN) -> str:
     """Text for a `<Say>`: phone numbers digit by digit, no URLs, no 'reply ...' instructions."""
-    spoken = _REPLY_CLAUSE.sub("", text).strip() or text
-    spoken = re.sub(r";(\s+[A-Z])|;\s*$", lambda m: "." + (m[1] or ""), spoken)  # a clause went missing after it
-    spoken = _URL.sub("our website", spoken)
+    spanish_text = language == Language.ES
+    spoken = (_REPLY_CLAUSE_ES if spanish_text else _REPLY_CLAUSE).sub("", text).strip() or text
+    spoken = re.sub(r";(\s+[A-Z¿¡])|;\s*$", lambda m: "." + (m[1] or ""), spoken)  # a clause went missing after it
+    spoken = _URL.sub("nuestro sitio web" if spanish_text else "our website", spoken)
     spoken = _PHONE.sub(lambda m: spoken_phone(m[0]), spoken)
     spoken = _SHORT_NUMBERS.sub(lambda m: " ".join(m[1]), spoken)
-    return re.sub(r"\s{2,}", " ", respell_times(spoken)).strip()
+    return re.sub(r"\s{2,}", " ", respell_times(spoken, language)).strip()
 
 
 # --- what callers say --------------------------------------------------------
@@ -146,10 +248,27 @@ _CHOICE_WORDS = {
     "to": "2", "too": "2", "for": "4", "won": "1",  # how recognisers hear a lone number
 }  # fmt: skip
 _CHOICE_FILLERS = {"number", "option", "choice", "the", "please", "i", "want", "ill", "take", "id", "like", "one"}
+_CHOICE_WORDS_ES = {
+    "uno": "1", "una": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5",
+    "primero": "1", "primera": "1", "segundo": "2", "segunda": "2", "tercero": "3", "tercera": "3", "tercer": "3",
+    "cuarto": "4", "cuarta": "4", "quinto": "5", "quinta": "5",
+}  # fmt: skip
+# Not "a": "a la una" is a time, not the first option.
+_CHOICE_FILLERS_ES = {
+    "el", "la", "lo", "numero", "opcion", "por", "favor", "quiero", "me", "quedo", "con", "deme", "esa", "ese",
+    "de", "prefiero", "mejor", "pues", "este",
+}  # fmt: skip
 
 
-def spoken_choice(transcript: str) -> str | None:
-    """'Two.', 'number two', 'the second one', 'option 3' -> '2'; None when it is not just a choice."""
+def spoken_choice(transcript: str, language: str = Language.EN) -> str | None:
+    """'Two.', 'number two', 'the second one', 'option 3' -> '2'; None when it is not just a choice.
+
+    Spanish: 'dos', 'la segunda', 'opción 3', 'el número uno por favor'; 'a la una' is a time, not a choice.
+    """
+    if language == Language.ES:
+        words = re.sub(r"[^a-z0-9 ]", " ", spanish.fold(transcript)).split()
+        picks = [_CHOICE_WORDS_ES.get(word, word) for word in words if word not in _CHOICE_FILLERS_ES]
+        return picks[0] if len(picks) == 1 and picks[0].isdigit() and len(picks[0]) == 1 else None
     words = re.sub(r"[^a-z0-9 ]", " ", transcript.lower().replace("'", "")).split()
     if words in (["one"], ["number", "one"], ["option", "one"]):
         return "1"

@@ -26,7 +26,9 @@ Interpretation (each rule is tested in tests/relay/test_time_windows.py):
   asked on a Tuesday. The reply reads the date back ("Tue, Dec 1 afternoon"),
   so a patient who meant the week after can say so.
 - "the 14th" is the next 14th (today under the rule above), skipping months
-  that have no such day; "dec 14" is the next Dec 14.
+  that have no such day; "dec 14" is the next Dec 14. A weekday with a date
+  ("monday the 14th") only describes it when it matches; when it does not, both
+  days are kept and the label reads them back for the patient to choose.
 - A day with no time is the whole day; "next week" is Monday-Sunday of next
   week; "this week" is the rest of this week.
 - An exact time ("the 14th at 9am") becomes `preferred`, and the window is that
@@ -40,18 +42,27 @@ Interpretation (each rule is tested in tests/relay/test_time_windows.py):
 - Windows never start before `now`; a window whose time has all passed is left
   empty (start == end) rather than moved, so the caller offers the nearest
   alternatives instead of silently answering a different question.
+
+Spanish (`language="es"`): relay.language.spanish_times rewrites the request in
+the English words above ("el martes x la tarde" -> "tuesday afternoon"), so both
+languages follow exactly these rules; only the label is said back in Spanish
+("el martes 1 de diciembre por la tarde"), GSM-7 as SPANISH.md spells texts.
+docs/spanish.md lists the Spanish phrasings and the decisions behind them.
 """
 
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import dateparser
 from dateparser.search import search_dates
 
 from relay.core.clock import require_aware
-from relay.language.timefmt import WEEKDAY_WORDS, format_clock, format_day, format_when
+from relay.language.languages import Language, language_of
+from relay.language.spanish_times import as_english
+from relay.language.timefmt import WEEKDAY_WORDS, clock_with_article, format_clock, format_day, format_when
 
 MORNING = (time(8, 0), time(12, 0))
 AFTERNOON = (time(12, 0), time(17, 0))
@@ -78,19 +89,120 @@ class TimeWindow:
     days: tuple[date, ...] | None = None  # only these local dates, when not one stretch
 
 
-def parse_time_request(text: str, *, now: datetime, tz: str) -> TimeWindow | None:
-    """The window of time `text` asks for, or None when it asks for no time at all."""
+def parse_time_request(text: str, *, now: datetime, tz: str, language: str = Language.EN) -> TimeWindow | None:
+    """The window of time `text` asks for, or None when it asks for no time at all.
+
+    `language` is the patient's ("es", "es-MX" ...): Spanish is read (English words
+    in it too) and the label is written in Spanish; any other is English.
+    """
     require_aware(now, "now")
     zone = ZoneInfo(tz)
     local_now = now.astimezone(zone)
-    words = _Words(_normalise(text))
-    clock = _read_clock(words)
-    days = _read_days(words, local_now, clock)
+    say = _SAY_ES if language_of(language) == Language.ES else _SAY_EN
+    words = _Words(_normalise(as_english(text) if say is _SAY_ES else text))
+    clock = _read_clock(words, say)
+    days = _read_days(words, local_now, clock, say)
     if days is None:
         if clock is None:
-            return _asap_window(local_now) if _ASAP.search(words.original) else None
-        days = _soon(local_now, clock)
-    return _build_window(days, clock, local_now, zone)
+            return _asap_window(local_now, say) if _ASAP.search(words.original) else None
+        days = _soon(local_now, clock, say)
+    return _build_window(days, clock, local_now, zone, say)
+
+
+# --- saying it back ----------------------------------------------------------
+
+
+class _SayEnglish:
+    """The label's words: 'Tue, Dec 1 after 3:00 PM' (GSM-7)."""
+
+    asap = "as soon as possible"
+
+    def between(self, start: time, end: time) -> str:
+        return f"between {format_clock(start)} and {format_clock(end)}"
+
+    def after(self, moment: time) -> str:
+        return f"after {format_clock(moment)}"
+
+    def before(self, moment: time) -> str:
+        return f"before {format_clock(moment)}"
+
+    def at(self, moment: time) -> str:
+        return f"at {format_clock(moment)}"
+
+    def part(self, name: str) -> tuple[str, str]:
+        """One day's and several days' words for a named part of the day."""
+        return name, name + "s"
+
+    def any_part(self, name: str) -> str:
+        return f"any {name}"
+
+    def any_day(self, clock_label: str) -> str:
+        return f"any day {clock_label}"
+
+    def week(self, which: str, weekend: bool) -> str:
+        return f"{'next' if which == 'next' else 'this'} {'weekend' if weekend else 'week'}"
+
+    def days(self, dates: tuple[date, ...]) -> str:
+        if len(dates) == 1:
+            return format_day(dates[0])
+        if len(dates) <= 3:
+            return ", ".join(format_day(d) for d in dates[:-1]) + " or " + format_day(dates[-1])
+        return f"{format_day(dates[0])} to {format_day(dates[-1])}"
+
+    def when(self, moment: datetime, tz: str) -> str:
+        return format_when(moment, tz)
+
+
+class _SaySpanish(_SayEnglish):
+    """'el martes 1 de diciembre después de las 3:00 p. m.': whole phrases with their article, as
+    'la proxima semana' and 'cualquier tarde' need one; á í ó ú without the accent (SMS)."""
+
+    asap = "lo antes posible"
+    _PARTS: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "morning": ("por la mañana", "por las mañanas", "cualquier mañana"),
+        "afternoon": ("por la tarde", "por las tardes", "cualquier tarde"),
+        "evening": ("por la noche", "por las noches", "cualquier noche"),
+    }
+
+    def between(self, start: time, end: time) -> str:
+        return f"entre {clock_with_article(start)} y {clock_with_article(end)}"
+
+    def after(self, moment: time) -> str:
+        return f"después de {clock_with_article(moment)}"
+
+    def before(self, moment: time) -> str:
+        return f"antes de {clock_with_article(moment)}"
+
+    def at(self, moment: time) -> str:
+        return f"a {clock_with_article(moment)}"
+
+    def part(self, name: str) -> tuple[str, str]:
+        return self._PARTS[name][:2]
+
+    def any_part(self, name: str) -> str:
+        return self._PARTS[name][2]
+
+    def any_day(self, clock_label: str) -> str:
+        return f"cualquier dia {clock_label}"
+
+    def week(self, which: str, weekend: bool) -> str:
+        if weekend:
+            return "el proximo fin de semana" if which == "next" else "este fin de semana"
+        return "la proxima semana" if which == "next" else "esta semana"
+
+    def days(self, dates: tuple[date, ...]) -> str:
+        named = [f"el {format_day(d, Language.ES)}" for d in dates]
+        if len(named) == 1:
+            return named[0]
+        if len(named) <= 3:
+            return ", ".join(named[:-1]) + " o " + named[-1]
+        return f"del {format_day(dates[0], Language.ES)} al {format_day(dates[-1], Language.ES)}"
+
+    def when(self, moment: datetime, tz: str) -> str:
+        return "el " + format_when(moment, tz, Language.ES)
+
+
+_SAY_EN, _SAY_ES = _SayEnglish(), _SaySpanish()
 
 
 # --- reading the text --------------------------------------------------------
@@ -167,30 +279,39 @@ class _Clock:
     label: str = ""  # "morning", "after 3:00 PM", "at 9:00 AM"
     plural: str = ""  # "mornings", for several days
     named_part: bool = False  # morning/afternoon/evening rather than clock bounds
+    part_name: str = ""  # which of them, when named_part
     tonight: bool = False
 
 
-def _read_clock(words: _Words) -> _Clock | None:
+def _read_clock(words: _Words, say: _SayEnglish) -> _Clock | None:
     found: list[_Clock] = []
     for match in words.take(_BETWEEN) + words.take(_DASH):
         if bounds := _clock_range(match["a"], match["b"]):
-            label = f"between {format_clock(bounds[0])} and {format_clock(bounds[1])}"
+            label = say.between(*bounds)
             found.append(_Clock(part=bounds, label=label, plural=label))
     for match in words.take(_AFTER):
         if (moment := _clock_time(match["t"])) is not None:
-            label = f"after {format_clock(moment)}"
+            label = say.after(moment)
             found.append(_Clock(part=(moment, END_OF_DAY), label=label, plural=label))
     for match in words.take(_BEFORE):
         if (moment := _clock_time(match["t"])) is not None:
-            label = f"before {format_clock(moment)}"
+            label = say.before(moment)
             found.append(_Clock(part=(time.min, moment), label=label, plural=label))
     for match in words.take(_AT) + words.take(_BARE):
         if (moment := _clock_time(match["t"])) is not None:
-            found.append(_Clock(exact=moment, label=f"at {format_clock(moment)}"))
+            found.append(_Clock(exact=moment, label=say.at(moment)))
     for match in words.take(_PART_WORD):
         name = match[1] or "evening"
+        label, plural = say.part(name)
         found.append(
-            _Clock(part=_PARTS_OF_DAY[name], label=name, plural=name + "s", named_part=True, tonight=bool(match[2]))
+            _Clock(
+                part=_PARTS_OF_DAY[name],
+                label=label,
+                plural=plural,
+                named_part=True,
+                part_name=name,
+                tonight=bool(match[2]),
+            )
         )
     return _combine_clocks(found) if found else None
 
@@ -215,6 +336,7 @@ def _combine_clocks(found: list[_Clock]) -> _Clock:
         label=combined.label,
         plural=combined.plural,
         named_part=combined.named_part,
+        part_name=combined.part_name,
         tonight=tonight,
     )
 
@@ -294,7 +416,7 @@ class _Days:
     soon: bool = False  # no day was named
 
 
-def _read_days(words: _Words, local_now: datetime, clock: _Clock | None) -> _Days | None:
+def _read_days(words: _Words, local_now: datetime, clock: _Clock | None, say: _SayEnglish) -> _Days | None:
     today = local_now.date()
     counts_today = _today_counts(local_now, clock)
     named: list[date] = []
@@ -305,14 +427,20 @@ def _read_days(words: _Words, local_now: datetime, clock: _Clock | None) -> _Day
         named.append(today)
     for _ in words.take(_TOMORROW):
         named.append(today + timedelta(days=1))
+    calendar: list[date] = []
     for match in words.take(_MONTH_DATE):
         if (day := _calendar_date(match[0], local_now, counts_today)) is not None:
-            named.append(day)
+            calendar.append(day)
     for match in words.take(_ORDINAL_DAY):
         if (day := _next_day_of_month(int(match[1]), today, counts_today)) is not None:
-            named.append(day)
-    ranges = [_week_range(m, today) for m in words.take(_WEEK)]
+            calendar.append(day)
+    named += calendar
+    ranges = [_week_range(m, today, say) for m in words.take(_WEEK)]
     weekdays = [(m["which"], _WEEKDAY_WORDS[m["day"]]) for m in words.take(_WEEKDAY)]
+    if calendar and {weekday for _, weekday in weekdays} <= {d.weekday() for d in calendar}:
+        # "monday the 14th", "el lunes 14": the weekday describes the date. One that does
+        # not match it is kept as a second day, and the label reads both back.
+        weekdays = []
     named += _relative_dates(words.rest, local_now)
 
     if ranges and weekdays:
@@ -329,7 +457,7 @@ def _read_days(words: _Words, local_now: datetime, clock: _Clock | None) -> _Day
     dates = tuple(sorted(set(named) | {d for _, r in ranges for d in r}))
     if not dates:
         return None
-    return _Days(dates=dates, label=_days_label(dates))
+    return _Days(dates=dates, label=say.days(dates))
 
 
 def _today_counts(local_now: datetime, clock: _Clock | None) -> bool:
@@ -358,16 +486,16 @@ def _resolve_weekday(which: str | None, weekday: int, today: date, counts_today:
     return today + timedelta(days=ahead)
 
 
-def _week_range(match: re.Match[str], today: date) -> tuple[str, tuple[date, ...]]:
+def _week_range(match: re.Match[str], today: date, say: _SayEnglish) -> tuple[str, tuple[date, ...]]:
     monday = today - timedelta(days=today.weekday())
     which = match["which"] or "this"
     if which == "next":
         monday += timedelta(days=7)
     if match["end"] or match["bare_end"]:
         saturday = monday + timedelta(days=5)
-        label = "next weekend" if which == "next" else "this weekend"
+        label = say.week(which, weekend=True)
         return label, tuple(d for d in (saturday, saturday + timedelta(days=1)) if d >= today)
-    label = "next week" if which == "next" else "this week"
+    label = say.week(which, weekend=False)
     return label, tuple(d for d in (monday + timedelta(days=n) for n in range(7)) if d >= today)
 
 
@@ -422,20 +550,12 @@ def _relative_dates(rest: str, local_now: datetime) -> list[date]:
     return [moment.date() for fragment, moment in found if _RELATIVE_UNIT.search(fragment) and moment.date() >= today]
 
 
-def _days_label(dates: tuple[date, ...]) -> str:
-    if len(dates) == 1:
-        return format_day(dates[0])
-    if len(dates) <= 3:
-        return ", ".join(format_day(d) for d in dates[:-1]) + " or " + format_day(dates[-1])
-    return f"{format_day(dates[0])} to {format_day(dates[-1])}"
-
-
-def _soon(local_now: datetime, clock: _Clock) -> _Days:
+def _soon(local_now: datetime, clock: _Clock, say: _SayEnglish) -> _Days:
     """No day named: the next time an exact time comes round, else the next two weeks."""
     today = local_now.date()
     first = today if _today_counts(local_now, clock) else today + timedelta(days=1)
     if clock.exact is not None:
-        return _Days(dates=(first,), label=format_day(first), soon=True)
+        return _Days(dates=(first,), label=say.days((first,)), soon=True)
     dates = tuple(first + timedelta(days=n) for n in range((today + timedelta(days=SOON_DAYS) - first).days))
     return _Days(dates=dates, label="", is_range=True, soon=True)
 
@@ -450,7 +570,9 @@ def _at(day: date, moment: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, moment, tzinfo=zone)
 
 
-def _build_window(days: _Days, clock: _Clock | None, local_now: datetime, zone: ZoneInfo) -> TimeWindow:
+def _build_window(
+    days: _Days, clock: _Clock | None, local_now: datetime, zone: ZoneInfo, say: _SayEnglish
+) -> TimeWindow:
     first, last = days.dates[0], days.dates[-1]
     part = clock.part if clock is not None else None
     preferred = None
@@ -468,22 +590,24 @@ def _build_window(days: _Days, clock: _Clock | None, local_now: datetime, zone: 
         start=start,
         end=end,
         preferred=preferred,
-        label=_window_label(days, clock, preferred, zone),
+        label=_window_label(days, clock, preferred, zone, say),
         part_of_day=part,
         days=None if stretch else days.dates,
     )
 
 
-def _window_label(days: _Days, clock: _Clock | None, preferred: datetime | None, zone: ZoneInfo) -> str:
+def _window_label(
+    days: _Days, clock: _Clock | None, preferred: datetime | None, zone: ZoneInfo, say: _SayEnglish
+) -> str:
     if clock is None:
         return days.label
     if preferred is not None and len(days.dates) == 1:
-        return format_when(preferred, zone.key)
+        return say.when(preferred, zone.key)
     if days.soon:
-        return f"any {clock.label}" if clock.named_part else f"any day {clock.label}"
+        return say.any_part(clock.part_name) if clock.named_part else say.any_day(clock.label)
     return f"{days.label} {clock.plural if days.is_range else clock.label}"
 
 
-def _asap_window(local_now: datetime) -> TimeWindow:
+def _asap_window(local_now: datetime, say: _SayEnglish) -> TimeWindow:
     end = datetime.combine(local_now.date() + timedelta(days=ASAP_DAYS), local_now.timetz())
-    return TimeWindow(start=local_now, end=end, preferred=None, label="as soon as possible", asap=True)
+    return TimeWindow(start=local_now, end=end, preferred=None, label=say.asap, asap=True)

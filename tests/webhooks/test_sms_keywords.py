@@ -1,38 +1,28 @@
-"""STOP, START, YES and HELP through the real webhook, before (and without) Rasa."""
+"""STOP, START, YES and HELP through the real webhook, before (and without) Rasa, with Relay answering them.
+
+The Spanish words are in test_sms_keywords_spanish.py; Twilio answering instead in test_sms_keyword_replies.py.
+"""
 
 import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
 from relay.inbound.turns import RASA_DOWN_REPLY
-from relay.models import AuditEvent, ConsentEvent, Handoff, Patient
-from tests.webhooks.twilio_helpers import post_sms, twiml_messages
+from relay.models import AuditEvent, ConsentEvent, Handoff
+from tests.webhooks.keyword_helpers import JAMES, TOM, UNKNOWN
+from tests.webhooks.keyword_helpers import consent_flag as _consent
+from tests.webhooks.keyword_helpers import ledger as _ledger
+from tests.webhooks.keyword_helpers import reply as _reply
 
-JAMES, TOM, UNKNOWN = "+13125550145", "+13125550151", "+13125550199"  # Tom's seed consent is false
-
-pytestmark = pytest.mark.usefixtures("rasa_stopped", "fresh_demo")
-
-
-def _ledger(phone: str) -> list[tuple[bool, str]]:
-    with session_scope() as session:
-        events = session.scalars(select(ConsentEvent).filter_by(phone=phone).order_by(ConsentEvent.id))
-        return [(e.consented, e.source) for e in events if e.source not in ("seed", "import:demo")]
-
-
-def _consent(phone: str) -> bool:
-    with session_scope() as session:
-        return session.scalars(select(Patient).filter_by(phone=phone)).one().sms_consent
-
-
-def _reply(api_client, phone: str, body: str, sid: str | None = None) -> list[str]:
-    response = post_sms(api_client, from_phone=phone, body=body, sid=sid)
-    assert response.status_code == 200, response.text
-    return twiml_messages(response)
+pytestmark = pytest.mark.usefixtures("rasa_stopped", "fresh_demo", "relay_answers_keywords")
 
 
 def test_cancel_alone_opts_out_and_start_opts_back_in(api_client):
     [reply] = _reply(api_client, JAMES, "CANCEL")
-    assert reply == "You are unsubscribed from Riverside Family Health texts. Reply START to resubscribe."
+    assert reply == (
+        "You are unsubscribed from Riverside Family Health texts. Reply START to resubscribe."
+        " To cancel an appointment, call (312) 555-0100."
+    )
     assert _consent(JAMES) is False
     assert _ledger(JAMES) == [(False, "sms:CANCEL")]
 

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from relay.identity.dob import parse_dob
+from relay.identity.dob import dob_as_text, dob_candidates, parse_dob
 
 TODAY = date(2026, 11, 26)
 
@@ -68,3 +68,112 @@ def test_a_birth_date_said_on_a_call(said, born):
 )
 def test_speech_without_a_whole_birth_date_gives_none(said):
     assert parse_dob(said, TODAY) is None
+
+
+# --- Spanish -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4 de diciembre de 1968",
+        "4 de Diciembre, 1968",
+        "4 dic 1968",
+        "4 dic. 68",
+        "nací el 4 de diciembre del 68",
+        "diciembre 4 de 1968",
+        "4 December 1968",
+        "1968-12-04",
+    ],
+)
+def test_the_ways_spanish_speakers_write_a_birth_date(text):
+    assert dob_candidates(text, TODAY, language="es") == (date(1968, 12, 4),)
+
+
+@pytest.mark.parametrize(
+    "text, born",
+    [
+        ("25/12/1968", date(1968, 12, 25)),
+        ("12/25/1968", date(1968, 12, 25)),
+        ("25-12-68", date(1968, 12, 25)),
+        ("1968-12-25", date(1968, 12, 25)),
+        ("25121968", date(1968, 12, 25)),  # keypad, day first
+        ("1ro de mayo de 1970", date(1970, 5, 1)),
+        ("1º de mayo del 70", date(1970, 5, 1)),
+        ("12 abril 1968", date(1968, 4, 12)),
+        ("mi fecha de nacimiento es el 12 de abril de 1968", date(1968, 4, 12)),
+        ("3 de setiembre de 1957", date(1957, 9, 3)),
+        ("5/5/1970", date(1970, 5, 5)),  # both orders are the same day: one candidate
+    ],
+)
+def test_a_date_with_one_reading_has_one_candidate(text, born):
+    assert dob_candidates(text, TODAY, language="es") == (born,)
+
+
+@pytest.mark.parametrize("text", ["04/12/1968", "4/12/1968", "4-12-68", "04.12.1968", "04121968", "4 12 1968"])
+def test_an_ambiguous_numeric_date_has_both_readings_day_first(text):
+    assert dob_candidates(text, TODAY, language="es") == (date(1968, 12, 4), date(1968, 4, 12))
+    assert parse_dob(text, TODAY, language="es") == date(1968, 12, 4)
+
+
+def test_english_keeps_one_reading_month_first():
+    assert dob_candidates("4/12/1968", TODAY) == (date(1968, 4, 12),)
+    assert parse_dob("4/12/1968", TODAY) == date(1968, 4, 12)
+    assert dob_candidates("hello", TODAY) == ()
+
+
+def test_both_readings_come_from_one_written_date():
+    # Two dates in one message never widen the guess beyond the first date's two readings.
+    assert dob_candidates("4/12/1968 o 3/11/1970", TODAY, language="es") == (date(1968, 12, 4), date(1968, 4, 12))
+
+
+def test_a_reading_in_the_future_is_dropped():
+    # 11 December 2026 is still ahead (TODAY is 26 November): only 12 November is left.
+    assert dob_candidates("11/12/2026", TODAY, language="es") == (date(2026, 11, 12),)
+
+
+@pytest.mark.parametrize(
+    "said, born",
+    [
+        ("cuatro de diciembre de mil novecientos sesenta y ocho", date(1968, 12, 4)),
+        ("el doce de abril de mil novecientos sesenta y ocho", date(1968, 4, 12)),
+        ("doce de abril del sesenta y ocho", date(1968, 4, 12)),
+        ("primero de enero de dos mil uno", date(2001, 1, 1)),
+        ("treinta y uno de diciembre de mil novecientos noventa y nueve", date(1999, 12, 31)),
+        ("veintiuno de junio de mil novecientos ochenta", date(1980, 6, 21)),
+        ("dieciséis de septiembre de mil novecientos noventa", date(1990, 9, 16)),
+        ("diecinueve de marzo de diecinueve setenta y dos", date(1972, 3, 19)),  # the year said the English way
+        ("Nací el 4 de diciembre de 1968.", date(1968, 12, 4)),  # the recogniser wrote digits
+    ],
+)
+def test_a_birth_date_said_in_spanish_on_a_call(said, born):
+    assert dob_candidates(said, TODAY, language="es") == (born,)
+
+
+def test_digits_said_one_at_a_time_in_spanish():
+    assert dob_candidates("cero cuatro uno dos mil novecientos sesenta y ocho", TODAY, language="es") == (
+        date(1968, 12, 4),
+        date(1968, 4, 12),
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hola", "el 30 de febrero de 1968", "31/12/2030", "quiero confirmar mi cita", "cuatro de diciembre", "mil"],
+)
+def test_no_plausible_spanish_birth_date_gives_nothing(text):
+    assert dob_candidates(text, TODAY, language="es") == ()
+    assert parse_dob(text, TODAY, language="es") is None
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["cuatro de diciembre de mil novecientos sesenta y ocho", "04/12/1968", "12/4/1968", "25/12/1968", "12/25/1968"],
+)
+def test_the_candidates_written_out_read_back_the_same(said):
+    # What relay.inbound.voice_turns should hand the bot: neither widened (a month said in words
+    # stays one reading) nor narrowed (an ambiguous date keeps both).
+    found = dob_candidates(said, TODAY, language="es")
+    assert dob_candidates(dob_as_text(found), TODAY, language="es") == found
+    assert dob_as_text((date(1968, 12, 4),)) == "4 de diciembre de 1968"
+    assert parse_dob("4 de diciembre de 1968", TODAY) == date(1968, 12, 4)  # English reads it too

@@ -81,3 +81,71 @@ def test_keypad_digits():
 def test_options_to_press_or_say():
     assert spoken_options(["Friday"]) == "press or say 1 for Friday"
     assert spoken_options(["A", "B", "C"]) == "press or say 1 for A, 2 for B, or 3 for C"
+
+
+# --- Spanish -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "utc, spoken",
+    [
+        # SPANISH.md's own example: 9:00 on Monday 30 November in Chicago.
+        (datetime(2026, 11, 30, 15, 0, tzinfo=UTC), "el lunes treinta de noviembre a las nueve de la mañana"),
+        (datetime(2026, 12, 1, 19, 30, tzinfo=UTC), "el martes primero de diciembre a la una y media de la tarde"),
+        (datetime(2026, 12, 2, 18, 0, tzinfo=UTC), "el miércoles dos de diciembre a las doce del mediodía"),
+        (datetime(2026, 12, 5, 16, 15, tzinfo=UTC), "el sábado cinco de diciembre a las diez y cuarto de la mañana"),
+        (datetime(2026, 12, 23, 15, 10, tzinfo=UTC),
+         "el miércoles veintitrés de diciembre a las nueve y diez de la mañana"),
+        (datetime(2026, 12, 31, 1, 45, tzinfo=UTC),
+         "el miércoles treinta de diciembre a las siete y cuarenta y cinco de la noche"),
+        (datetime(2026, 12, 16, 22, 0, tzinfo=UTC), "el miércoles dieciséis de diciembre a las cuatro de la tarde"),
+    ],
+)  # fmt: skip
+def test_when_is_said_the_spanish_way(utc, spoken):
+    assert format_when_spoken(utc, "America/Chicago", "es") == spoken
+
+
+def test_spanish_days_with_or_without_the_article():
+    assert format_day_spoken(date(2026, 11, 23), "es") == "el lunes veintitrés de noviembre"
+    assert format_day_spoken(date(2026, 11, 23), "es", article=False) == "lunes veintitrés de noviembre"
+    assert format_when_spoken(datetime(2026, 11, 30, 15, 0, tzinfo=UTC), "America/Chicago", "es", article=False) == (
+        "lunes treinta de noviembre a las nueve de la mañana"
+    )
+    assert format_clock_spoken(time(13, 5), "es") == "una y cinco de la tarde"
+    assert format_clock_spoken(time(8, 30), "es") == "ocho y media de la mañana"
+
+
+def test_spanish_written_times_are_respelled_in_place():
+    # A text's sentence becomes the spoken one: its own article stays, the accents come back.
+    assert respell_times("Su cita es el lunes 30 de noviembre a las 9:00 a. m. Gracias.", "es") == (
+        "Su cita es el lunes treinta de noviembre a las nueve de la mañana. Gracias."
+    )
+    assert respell_times("el sabado 5 de diciembre después de las 3:00 p. m.", "es") == (
+        "el sábado cinco de diciembre después de las tres de la tarde"
+    )
+    assert respell_times("la proxima semana entre las 2:00 p. m. y las 4:00 p. m.", "es") == (
+        "la próxima semana entre las dos de la tarde y las cuatro de la tarde"
+    )
+    assert respell_times("cualquier dia a la 1:00 p.m.", "es") == "cualquier día a la una de la tarde"
+
+
+def test_speakable_in_spanish():
+    text = "Su cita es el lunes 30 de noviembre a las 9:00 a. m. Responda C para confirmar. Llame al (312) 555-0100."
+    assert speakable(text, "es") == (
+        "Su cita es el lunes treinta de noviembre a las nueve de la mañana. Llame al 3 1 2, 5 5 5, 0 1 0 0."
+    )
+    assert speakable("Vea https://x.example.org hoy.", "es") == "Vea nuestro sitio web hoy."
+
+
+@pytest.mark.parametrize(
+    "said, choice",
+    [("dos", "2"), ("La segunda, por favor.", "2"), ("opción 3", "3"), ("el número uno", "1"), ("Uno.", "1"),
+     ("la primera", "1"), ("a la una", None), ("el viernes en la tarde", None), ("quiero hablar con alguien", None)],
+)  # fmt: skip
+def test_a_choice_said_in_spanish(said, choice):
+    assert spoken_choice(said, "es") == choice
+
+
+def test_options_to_press_or_say_in_spanish():
+    assert spoken_options(["el viernes"], "es") == "marque o diga 1 para el viernes"
+    assert spoken_options(["A", "B", "C"], "es") == "marque o diga 1 para A, 2 para B o 3 para C"

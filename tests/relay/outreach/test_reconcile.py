@@ -126,7 +126,7 @@ def test_marias_outreach_is_in_spanish(db_session):
     text = compose(db_session, reminder)
     assert text.startswith("Recordatorio de Riverside Family Health")
     assert "Responda C para confirmar o R para cambiar la cita." in text
-    assert "Dr. Priya Raman" in text and "a las 9:00 a.m." in text
+    assert "Dr. Priya Raman" in text and "a las 9:00 a. m." in text
 
 
 def test_no_texts_are_planned_for_a_patient_without_consent_but_staff_still_get_the_handoff(db_session):
