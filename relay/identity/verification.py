@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from relay.core.settings import get_settings
-from relay.identity.dob import parse_dob
+from relay.identity.dob import dob_candidates
+from relay.language.languages import language_of
 from relay.messaging.handoffs import open_handoff
 from relay.models import Conversation, HandoffPriority, utcnow
 from relay.records import audit
@@ -43,8 +44,10 @@ def check_dob(session: Session, *, conversation: Conversation, text: str, now: d
         return DobCheck("locked")
     max_attempts = get_settings().verification_max_attempts
     today = now.astimezone(ZoneInfo(get_clinic(session).timezone)).date()
-    given = parse_dob(text, today)
-    if given is None:
+    # In the patient's language: a Spanish speaker's 04/12/1968 is read day first, with month first as the
+    # second candidate (docs/spanish.md has the decision and its cost); English reads one date, month first.
+    given = dob_candidates(text, today, language_of(conversation.patient.language))
+    if not given:
         return DobCheck("unreadable", max_attempts - conversation.failed_verifications)
 
     def record(action: str, details: dict | None = None) -> None:
@@ -53,7 +56,7 @@ def check_dob(session: Session, *, conversation: Conversation, text: str, now: d
             conversation_id=conversation.id, details=details, now=now,
         )  # fmt: skip
 
-    if given == conversation.patient.dob:
+    if conversation.patient.dob in given:
         conversation.verified_at = now
         conversation.failed_verifications = 0
         record("verification.passed")
