@@ -11,6 +11,35 @@ from datetime import datetime
 
 from relay.core.phones import masked_pretty
 from relay.language.timefmt import format_day, local
+from relay.models import AppointmentStatus, ReferralStatus
+
+# A referral's and an appointment's state in staff's words, the same on every page.
+REFERRAL_STATUS_WORDS: dict[str, str] = {
+    ReferralStatus.RECEIVED: "Received, not yet reviewed",
+    ReferralStatus.AUTHORIZATION_PENDING: "Waiting for insurance approval",
+    ReferralStatus.READY_TO_SCHEDULE: "Ready to book",
+    ReferralStatus.SCHEDULED: "Booked",
+    ReferralStatus.COMPLETED: "Visit done",
+    ReferralStatus.CANCELLED: "Cancelled",
+    ReferralStatus.NO_SHOW: "Missed the visit",
+    ReferralStatus.DECLINED: "Declined",
+}
+APPOINTMENT_STATUS_WORDS: dict[str, str] = {
+    AppointmentStatus.SCHEDULED: "Booked, not yet confirmed",
+    AppointmentStatus.CONFIRMED: "Confirmed by the patient",
+    AppointmentStatus.CANCELLED: "Cancelled",
+    AppointmentStatus.COMPLETED: "Visit done",
+    AppointmentStatus.NO_SHOW: "Missed",
+}
+
+
+def referral_status_words(status: str) -> str:
+    return REFERRAL_STATUS_WORDS.get(status, status.replace("_", " "))
+
+
+def appointment_status_words(status: str) -> str:
+    return APPOINTMENT_STATUS_WORDS.get(status, status.replace("_", " "))
+
 
 VISIBLE_DIGITS = 4
 

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from console.deps import DbDep, NowDep, Staff, StaffDep, require_csrf
+from console.display import referral_status_words
 from console.referral_view import (
     appointment_token,
     find_referral,
     referral_page,
     referral_url,
     search_rows,
-    status_words,
     why_not_bookable,
 )
 from console.rendering import redirect, signed_in
@@ -138,7 +138,7 @@ def change_status(
     if not status:
         return _refused(request, db, staff, now, found, 422, Errors(status="Choose the new status."))
     if status == found.status:
-        error = f"The referral is already {status_words(status).lower()}; nothing was changed."
+        error = f"The referral is already {referral_status_words(status).lower()}; nothing was changed."
         return _refused(request, db, staff, now, found, 409, Errors(status=error))
     try:
         change_referral_status(db, referral=found, status=status, now=now, actor=staff.actor)
@@ -249,7 +249,7 @@ def _notice(db: Session, found: Referral, done: str) -> Notice | None:
     live = live_appointment(db, referral=found)
     at = format_when(live.start_at, tz) if live is not None else None
     if done == "status":
-        return Notice(f"Status changed: the referral is now {status_words(found.status).lower()}. "
+        return Notice(f"Status changed: the referral is now {referral_status_words(found.status).lower()}. "
                       "Its texts are re-planned.")  # fmt: skip
     if done == "booked" and at:
         return Notice(f"Booked for {at}. The confirmation and reminders are planned", see_outreach=True)
@@ -264,8 +264,8 @@ def _transition_words(exc: InvalidTransition) -> str:
     reason = str(exc)
     said = f"That change was not made: {reason[:1].upper()}{reason[1:]}."
     if exc.allowed:
-        options = ", ".join(status_words(status).lower() for status in exc.allowed)
-        return f"{said} From {status_words(exc.current).lower()} it can become: {options}."
+        options = ", ".join(referral_status_words(status).lower() for status in exc.allowed)
+        return f"{said} From {referral_status_words(exc.current).lower()} it can become: {options}."
     return f"{said} Its status can't change any more."
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from console.display import masked_phone
+from console.display import appointment_status_words, masked_phone, referral_status_words
 from console.viewing import VIEWED
 from relay.language.timefmt import format_clock, format_day, format_when
 from relay.models import (
@@ -45,23 +45,6 @@ MESSAGES_SHOWN = 50
 # Enough for every slot of two weeks of the busiest grid (imaging: 16 a day, six days a week).
 _SLOT_LIMIT = 500
 
-STATUS_WORDS: dict[str, str] = {
-    ReferralStatus.RECEIVED: "Received, not yet reviewed",
-    ReferralStatus.AUTHORIZATION_PENDING: "Waiting for insurance approval",
-    ReferralStatus.READY_TO_SCHEDULE: "Ready to book",
-    ReferralStatus.SCHEDULED: "Booked",
-    ReferralStatus.COMPLETED: "Visit done",
-    ReferralStatus.CANCELLED: "Cancelled",
-    ReferralStatus.NO_SHOW: "Missed the visit",
-    ReferralStatus.DECLINED: "Declined",
-}
-APPOINTMENT_WORDS = {
-    "scheduled": "Booked, not yet confirmed",
-    "confirmed": "Confirmed by the patient",
-    "cancelled": "Cancelled",
-    "completed": "Visit done",
-    "no_show": "Missed",
-}
 TYPE_WORDS = {
     "self": "Self-referral",
     "provider": "From a provider",
@@ -131,10 +114,6 @@ ACTOR_WORDS = {
 LANGUAGE_WORDS = {"en": "English", "es": "Spanish"}
 
 
-def status_words(status: str) -> str:
-    return STATUS_WORDS.get(status, status.replace("_", " "))
-
-
 def when(moment: datetime | None, tz: str) -> str:
     return format_when(moment, tz) if moment is not None else ""
 
@@ -171,7 +150,7 @@ def _search_row(referral: Referral, tz: str) -> SearchRow:
     appointment = referral.current_appointment
     shown = None
     if appointment is not None:
-        shown = f"{format_when(appointment.start_at, tz)} ({APPOINTMENT_WORDS.get(appointment.status, '')})"
+        shown = f"{format_when(appointment.start_at, tz)} ({appointment_status_words(appointment.status)})"
     return SearchRow(
         external_id=referral.external_id,
         url=referral_url(referral.external_id),
@@ -182,7 +161,7 @@ def _search_row(referral: Referral, tz: str) -> SearchRow:
         specialty=specialist.specialty,
         specialist=specialist.name,
         status=referral.status,
-        status_words=status_words(referral.status),
+        status_words=referral_status_words(referral.status),
         emergency=referral.is_emergency,
         appointment=shown,
     )
@@ -355,7 +334,9 @@ def referral_page(session: Session, *, referral: Referral, clinic: Clinic, now: 
     return ReferralPage(
         patient=_patient_view(session, patient),
         referral=_referral_view(referral, live, tz),
-        transitions=[Choice(status, status_words(status)) for status in allowed_transitions(session, referral)],
+        transitions=[
+            Choice(status, referral_status_words(status)) for status in allowed_transitions(session, referral)
+        ],
         history=_history(session, referral, tz),
         outreach=_outreach(session, referral, tz),
         appointments=[_appointment_row(appointment, tz) for appointment in reversed(referral.appointments)],
@@ -413,7 +394,7 @@ def _referral_view(referral: Referral, live: Appointment | None, tz: str) -> Ref
         received_on=f"{format_day(referral.received_on)}, {referral.received_on.year}",
         authorization=authorization,
         status=referral.status,
-        status_words=status_words(referral.status),
+        status_words=referral_status_words(referral.status),
         next_step=next_step(referral, live, tz),
     )
 
@@ -457,9 +438,8 @@ def _event_words(event: AuditEvent, tz: str) -> str:
     details = event.details or {}
     action = event.action
     if action == "referral.status_changed":
-        moved = (
-            f"Status changed from {status_words(str(details.get('from')))} to {status_words(str(details.get('to')))}"
-        )
+        before, after = referral_status_words(str(details.get("from"))), referral_status_words(str(details.get("to")))
+        moved = f"Status changed from {before} to {after}"
         authorization = details.get("authorization_status")
         return moved + (f"; authorization {authorization}" if authorization else "")
     if action == "referral.authorization_updated":
@@ -546,7 +526,7 @@ def _appointment_row(appointment: Appointment, tz: str) -> AppointmentRow:
         start_at=appointment.start_at,
         when=format_when(appointment.start_at, tz),
         status=appointment.status,
-        status_words=APPOINTMENT_WORDS.get(appointment.status, appointment.status),
+        status_words=appointment_status_words(appointment.status),
         live=appointment.status in LIVE_APPOINTMENT_STATUSES,
         minutes=appointment.duration_minutes,
         where=f"{specialist.name}, {specialist.facility}",
@@ -579,7 +559,7 @@ def why_not_bookable(referral: Referral) -> str | None:
     if referral.status not in schedulable_statuses(referral, by_staff=True):
         if referral.status in (ReferralStatus.RECEIVED, ReferralStatus.AUTHORIZATION_PENDING):
             return "Mark the referral ready to book first (Status, above)."
-        return f"A referral that is {status_words(referral.status).lower()} can't be booked."
+        return f"A referral that is {referral_status_words(referral.status).lower()} can't be booked."
     return None
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from console.display import appointment_status_words, referral_status_words
 from console.queue import PRIORITY_WORDS, reason_words, waited
 from console.referral_view import TYPE_WORDS
 from relay.core.phones import pretty
@@ -66,24 +67,6 @@ TIMELINE_SHOWN = 30
 TIMELINE_LIMIT = 300
 LAST_TURNS = 3
 
-STATUS_WORDS: dict[str, str] = {
-    ReferralStatus.RECEIVED: "Received",
-    ReferralStatus.AUTHORIZATION_PENDING: "Waiting for insurance approval",
-    ReferralStatus.READY_TO_SCHEDULE: "Ready to book",
-    ReferralStatus.SCHEDULED: "Booked",
-    ReferralStatus.COMPLETED: "Visit done",
-    ReferralStatus.CANCELLED: "Cancelled",
-    ReferralStatus.NO_SHOW: "Missed the visit",
-    ReferralStatus.DECLINED: "Declined",
-}
-
-APPOINTMENT_WORDS: dict[str, str] = {
-    AppointmentStatus.SCHEDULED: "Booked, not confirmed by the patient yet",
-    AppointmentStatus.CONFIRMED: "Confirmed by the patient",
-    AppointmentStatus.CANCELLED: "Cancelled",
-    AppointmentStatus.COMPLETED: "Seen",
-    AppointmentStatus.NO_SHOW: "Did not come",
-}
 
 OUTREACH_WORDS: dict[str, str] = {
     OutreachKind.STATUS_UPDATE: "Referral status update",
@@ -489,7 +472,7 @@ def referral_facts(referral: Referral, tz: str, now: datetime) -> ReferralFacts:
         specialist_phone=_pretty(specialist.phone),
         prep=specialist.prep,
         status=referral.status.value,
-        status_words=STATUS_WORDS.get(referral.status, referral.status.replace("_", " ")),
+        status_words=referral_status_words(referral.status),
         next_step=next_step(referral, tz, now),
         priority={"routine": "Routine", "urgent": "Urgent", "emergency": "Emergency"}.get(
             referral.priority, referral.priority
@@ -512,7 +495,7 @@ def _appointment_facts(appointment: Appointment, tz: str, now: datetime) -> Appo
     return AppointmentFacts(
         when=Moment.of(appointment.start_at, tz),
         status=appointment.status.value,
-        status_words=APPOINTMENT_WORDS.get(appointment.status, appointment.status),
+        status_words=appointment_status_words(appointment.status),
         live=appointment.status in LIVE_APPOINTMENT_STATUSES,
         confirmed=appointment.status == AppointmentStatus.CONFIRMED,
         past=appointment.start_at < now,
@@ -990,7 +973,7 @@ def _audit_entry(event: AuditEvent, tz: str, names: _StaffNames, handoffs: dict[
         to = details.get("to")
         if not isinstance(to, str):
             return None
-        title = f"Referral now: {STATUS_WORDS.get(to, to.replace('_', ' '))}"
+        title = f"Referral now: {referral_status_words(to)}"
         note = f"By {by}"
     else:  # pragma: no cover - AUDITED_ACTIONS lists every action above
         return None
