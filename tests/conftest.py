@@ -27,6 +27,8 @@ os.environ["PUBLIC_BASE_URL"] = "https://relay.example.test"
 os.environ["RASA_URL"] = f"http://127.0.0.1:{free_port()}"
 os.environ["ACTION_SERVER_PORT"] = str(free_port())
 os.environ["RASA_TIMEOUT_SECONDS"] = os.environ.get("RASA_TIMEOUT_SECONDS", "15")
+# Real argon2id at its cheapest: the suite signs in hundreds of times (tests/relay/staff checks the standard cost).
+os.environ["CONSOLE_PASSWORD_COST"] = "test"
 os.environ.pop("RELAY_ENV", None)
 
 API_TOKEN = os.environ["API_TOKEN"]
@@ -113,12 +115,28 @@ def db_session(database):
     connection.close()
 
 
+# True after a test that committed (fresh_demo): the next test that relies on the demo as seeded reloads it.
+_demo_dirty = False
+
+
+@pytest.fixture(autouse=True)
+def _clean_demo(request, database):
+    """A test after a committing one starts from the demo as seeded. A committing test reloads it itself
+    (fresh_demo), so a run of those reloads once per test rather than before and after each."""
+    global _demo_dirty
+    if _demo_dirty and "fresh_demo" not in request.fixturenames:
+        reseed()
+        _demo_dirty = False
+    yield
+
+
 @pytest.fixture
 def fresh_demo(database):
     """For tests that commit (through the webhook or other processes): a clean demo clinic."""
+    global _demo_dirty
     reseed()
+    _demo_dirty = True  # whatever the test commits stays until the next test that needs the demo clean
     yield
-    reseed()
 
 
 @pytest.fixture
