@@ -36,7 +36,9 @@ def _hasher_for(cost: str) -> PasswordHasher:
 
 
 def _hasher() -> PasswordHasher:
-    return _hasher_for(get_settings().console_password_cost)
+    settings = get_settings()
+    # Whatever the setting says, production hashes at the standard cost.
+    return _hasher_for("standard" if settings.is_production else settings.console_password_cost)
 
 
 @cache
