@@ -32,6 +32,24 @@ APPOINTMENT_STATUS_WORDS: dict[str, str] = {
     AppointmentStatus.NO_SHOW: "Missed",
 }
 
+# A message's delivery state as Twilio (or the dev outbox) last reported it.
+DELIVERY_WORDS: dict[str, str] = {
+    "pending": "Being sent",
+    "not_sent": "Not sent yet: will try again",
+    "unconfirmed": "May not have gone out: check",
+    "dev_outbox": "Dev outbox (not sent)",
+    "accepted": "Accepted by Twilio",
+    "scheduled": "Scheduled at Twilio",
+    "queued": "Queued at Twilio",
+    "sending": "Sending",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "read": "Read",
+    "undelivered": "Not delivered",
+    "failed": "Failed",
+    "canceled": "Cancelled",
+}
+
 
 def referral_status_words(status: str) -> str:
     return REFERRAL_STATUS_WORDS.get(status, status.replace("_", " "))

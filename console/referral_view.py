@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from console.display import appointment_status_words, masked_phone, referral_status_words
+from console.display import DELIVERY_WORDS, appointment_status_words, masked_phone, referral_status_words
 from console.viewing import VIEWED
 from relay.language.timefmt import format_clock, format_day, format_when
 from relay.models import (
@@ -87,22 +87,6 @@ OUTREACH_ERROR_WORDS = {
 # Outreach that will never go out: shown apart, under "Earlier plans", so the live plan reads on its own.
 EARLIER_OUTREACH_STATES = frozenset({OutreachState.CANCELLED, OutreachState.SKIPPED})
 CHANNEL_WORDS = {"sms": "Text", "staff": "Staff task", "voice": "Call"}
-DELIVERY_WORDS = {
-    "pending": "Being sent",
-    "not_sent": "Not sent yet; will retry",
-    "unconfirmed": "May not have gone out: check",
-    "dev_outbox": "Written to the dev outbox",
-    "accepted": "Accepted by Twilio",
-    "scheduled": "Scheduled",
-    "queued": "Queued",
-    "sending": "Sending",
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "read": "Read",
-    "undelivered": "Not delivered",
-    "failed": "Failed",
-    "canceled": "Cancelled",
-}
 AUTHOR_WORDS = {"patient": "Patient", "bot": "Relay bot", "staff": "Staff", "system": "Relay"}
 ACTOR_WORDS = {
     "bot": "Relay bot (for the patient)",

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from console.display import appointment_status_words, referral_status_words
+from console.display import DELIVERY_WORDS, appointment_status_words, referral_status_words
 from console.queue import PRIORITY_WORDS, reason_words, waited
 from console.referral_view import TYPE_WORDS
 from relay.core.phones import pretty
@@ -83,22 +83,6 @@ OUTREACH_WORDS: dict[str, str] = {
 # Outreach shown in the timeline: what went out, or tried to and failed.
 SHOWN_OUTREACH = (OutreachState.SENT, OutreachState.DELIVERED, OutreachState.FAILED)
 
-DELIVERY_WORDS: dict[str, str] = {
-    "pending": "Being sent",
-    "not_sent": "Not sent yet: will try again",
-    "unconfirmed": "May not have gone out: check",
-    "dev_outbox": "Dev outbox (not sent)",
-    "accepted": "Accepted by Twilio",
-    "scheduled": "Scheduled at Twilio",
-    "queued": "Queued at Twilio",
-    "sending": "Sending",
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "read": "Read",
-    "undelivered": "Not delivered",
-    "failed": "Failed",
-    "canceled": "Cancelled",
-}
 
 CALL_OUTCOME_WORDS: dict[str, str] = {
     CallOutcome.TRANSFERRED: "Put through to the front desk",
