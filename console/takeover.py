@@ -223,6 +223,9 @@ class PatientFacts:
     mobile_problem: str | None
 
 
+LANGUAGE_WORDS = {"en": "English", "es": "Spanish"}
+
+
 @dataclass(frozen=True)
 class Summary:
     who: str
@@ -234,6 +237,8 @@ class Summary:
     booking_referral: str | None
     asked: list[AskedTurn]
     escalation: Escalation
+    # The language the bot was speaking (its `language` slot): staff reply in it.
+    conversation_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -348,7 +353,7 @@ def _patient_facts(session: Session, patient: Patient | None, conversation: Conv
         name=patient.name if patient else None,
         mrn=patient.mrn if patient else None,
         phone=_pretty(phone),
-        language={"en": "English", "es": "Spanish"}.get(patient.language, patient.language) if patient else None,
+        language=LANGUAGE_WORDS.get(patient.language, patient.language) if patient else None,
         insurance=(patient.insurance_payer or "None on file") if patient else None,
         opted_out=consent.is_opted_out(session, phone, patient=patient) if phone else False,
         mobile_problem=patient.mobile_problem if patient else None,
@@ -400,6 +405,7 @@ def _summary(
         offered_slots=offered,
         booking_referral=booking,
         asked=_last_turns(session, handoff, patient, tz=tz, memory=memory),
+        conversation_language=LANGUAGE_WORDS.get(memory.language or "") if memory is not None else None,
         escalation=Escalation(
             reason=reason_words(handoff.reason),
             code=handoff.reason,
@@ -559,6 +565,7 @@ class BotMemory:
     offered_slots: list[datetime]
     booking_referral: str | None
     user_turns: list[UserTurn]  # oldest first
+    language: str | None = None  # the conversation's ("en"/"es"), which may not be the record's
 
     @classmethod
     def of(cls, tracker: dict[str, Any]) -> "BotMemory":
@@ -583,8 +590,9 @@ class BotMemory:
                     confidence=float(confidence) if isinstance(confidence, int | float) else None,
                 )
             )
+        language = slots.get("language")
         return cls(offered_slots=offered, booking_referral=booking if isinstance(booking, str) else None,
-                   user_turns=turns)  # fmt: skip
+                   user_turns=turns, language=language if language in LANGUAGE_WORDS else None)  # fmt: skip
 
     def intents_for(self, texts: list[str]) -> list[UserTurn | None]:
         """The tracker's turn for each of these texts (oldest first), matched from the latest back."""

@@ -1,9 +1,12 @@
-"""A fake of Rasa's HTTP API as far as the console uses it (GET /conversations/{sender}/tracker), and the
-`fake_rasa` fixture pointing the app at it. Rasa itself is the real one wherever a test claims the bot works."""
+"""A fake of Rasa's HTTP API as far as the console uses it (GET /conversations/{sender}/tracker) and as far as
+the webhooks' timing needs it (POST /webhooks/{channel}/webhook, answering "you said: ..." after a chosen
+delay), and the `fake_rasa` fixture pointing the app at it. Rasa itself is the real one wherever a test
+claims the bot works."""
 
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +21,9 @@ class FakeRasa:
     def __init__(self) -> None:
         self.trackers: dict[str, dict] = {}
         self.asked: list[str] = []
+        # Seconds to wait before answering a message, by its text (0 for others).
+        self.delays: dict[str, float] = {}
+        self.heard: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -28,6 +34,18 @@ class FakeRasa:
                 if tracker is None:
                     tracker = {"sender_id": match.group(1) if match else "", "slots": {}, "events": []}
                 payload = json.dumps(tracker).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                message = json.loads(self.rfile.read(length) or b"{}").get("message", "")
+                fake.heard.append(message)
+                time.sleep(fake.delays.get(message, 0.0))
+                payload = json.dumps([{"recipient_id": "x", "text": f"you said: {message}"}]).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

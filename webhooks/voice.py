@@ -16,13 +16,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from relay.core.db import session_scope
 from relay.core.phones import InvalidPhoneNumber, mask, to_e164
 from relay.core.settings import get_settings
 from relay.inbound import voice_turns
 from relay.inbound.voice_turns import Heard, VoiceStep
+from relay.inbound.voice_words import TWILIO_LANGUAGE, words_for
 from relay.language.spoken import speakable
 from relay.records import calls
 from webhooks.signature import TwilioFormDep
@@ -35,11 +36,6 @@ TURN_PATH = VOICE_PATH + "/turn"
 DIAL_PATH = VOICE_PATH + "/dial"
 STATUS_PATH = VOICE_PATH + "/status"
 
-# The words the bot expects, to help the speech recogniser.
-HINTS = (
-    "confirm, reschedule, cancel, referral, appointment, representative, talk to a person, front desk, "
-    "date of birth, yes, no, morning, afternoon, next week, Monday, Tuesday, Wednesday, Thursday, Friday"
-)
 _CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 MAX_TURNS = 100  # a call longer than this is a loop, not a conversation
 
@@ -57,7 +53,11 @@ def _url(path: str) -> str:
 
 
 def render(step: VoiceStep, *, turn: int) -> Response:
-    """The step as TwiML: what to say inside the next `<Gather>`, or before `<Dial>` / `<Hangup>`."""
+    """The step as TwiML: what to say inside the next `<Gather>`, or before `<Dial>` / `<Hangup>`.
+
+    Every `<Say>` names its language (a Spanish call's in es-US, the greeting's offer of the other
+    language in that language), and the `<Gather>` listens in the call's, with its words as hints.
+    """
     response = VoiceResponse()
     if step.then == "gather":
         gather = response.gather(
@@ -66,14 +66,12 @@ def render(step: VoiceStep, *, turn: int) -> Response:
             method="POST",
             speech_timeout="auto",
             action_on_empty_result=True,
-            hints=HINTS,
-            language="en-US",
+            hints=words_for(step.language).hints,
+            language=TWILIO_LANGUAGE[step.language],
         )
-        for text in step.says:
-            gather.say(speakable(text))
+        _say(gather, step)
     else:
-        for text in step.says:
-            response.say(speakable(text))
+        _say(response, step)
         if step.then == "dial":
             dial = response.dial(
                 action=_url(DIAL_PATH), method="POST", timeout=get_settings().voice_dial_timeout_seconds
@@ -82,6 +80,11 @@ def render(step: VoiceStep, *, turn: int) -> Response:
         else:
             response.hangup()
     return Response(content=str(response), media_type="application/xml")
+
+
+def _say(verb: VoiceResponse | Gather, step: VoiceStep) -> None:
+    for text, language in step.spoken:
+        verb.say(speakable(text, language), language=TWILIO_LANGUAGE[language])
 
 
 def _call_sid(form: dict[str, str]) -> str:

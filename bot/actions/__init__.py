@@ -2,12 +2,15 @@
 
 from bot.actions import (  # noqa: F401
     appointments,
+    clinical,
     consent,
+    digressions,
     fallback,
     faq,
     flow,
     greeting,
     handoff,
+    language,
     referrals,
     verification,
 )

@@ -1,5 +1,6 @@
 """Confirm, book or reschedule in the patient's own words, and cancel."""
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -11,16 +12,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.actions.common import ANSWERED_NO, ANSWERED_YES, YesNoFormValidation, conversation_for, is_voice
-from bot.actions.flow import Context, RequestAction, handles
+from bot.actions.flow import Context, RequestAction, conversation_language, handles
 from bot.actions.referrals import tell_status
 from relay.core.db import session_scope
 from relay.core.phones import pretty
 from relay.inbound.answers import yes_or_no
+from relay.language.languages import Language
+from relay.language.spanish import fold
 from relay.language.spoken import format_when_spoken, respell_times, spoken_options
 from relay.language.timefmt import format_when
 from relay.messaging.handoffs import open_handoff
 from relay.models import Clinic, HandoffPriority, Referral, ReferralStatus, utcnow
 from relay.records.clinics import get_clinic
+from relay.referrals.choosing import choice_number
 from relay.referrals.patient_requests import upcoming_appointment
 from relay.scheduling.booking import (
     SELF_SCHEDULABLE_STATUSES,
@@ -31,12 +35,16 @@ from relay.scheduling.booking import (
     confirm_appointment,
     coverage_accepted,
 )
-from relay.scheduling.slots import offer_slots
+from relay.scheduling.slots import offer_slots, soonest_slots
 from relay.scheduling.time_windows import TimeWindow, parse_time_request
 
 # Slot values the validators set once an answer is understood. Not plain
 # "yes"/"no": the patient's own "yes" fills the slot first and must still be acted on.
 STOPPED = "__stopped__"
+# time_request when the patient named no day or time: the form offers the soonest slots at once.
+SOONEST = "__soonest__"
+# Offers that end by saying how to answer ("Reply 1, 2 or 3, or tell me a day and time"): no second prompt.
+OFFERS_THAT_ASK = frozenset({"utter_slots_soonest"})
 BOOKING_SLOTS = ("booking_referral", "time_request", "slot_choice", "offered_slots")
 
 
@@ -45,9 +53,13 @@ def _referral(session: Session, tracker: Tracker) -> Referral | None:
     return session.scalars(select(Referral).filter_by(external_id=external_id)).one_or_none() if external_id else None
 
 
-def _when(clinic: Clinic, moment: datetime, *, spoken: bool = False) -> str:
-    """'Thu, Dec 3 at 10:00 AM' in a text, 'Thursday, December third at ten A M' on a call."""
-    return (format_when_spoken if spoken else format_when)(moment, clinic.timezone)
+def _when(clinic: Clinic, moment: datetime, *, spoken: bool = False, language: str = Language.EN) -> str:
+    """'Thu, Dec 3 at 10:00 AM' in a text, 'Thursday, December third at ten A M' on a call.
+
+    Spanish: 'jueves 3 de diciembre a las 10:00 a. m.'; on a call 'el jueves tres de
+    diciembre a las diez de la mañana' (the article comes with it, as spoken.py says).
+    """
+    return (format_when_spoken if spoken else format_when)(moment, clinic.timezone, language)
 
 
 # --- confirm ---------------------------------------------------------------
@@ -69,7 +81,7 @@ def _confirm(ctx: Context, referrals: list[Referral]) -> list[EventType]:
     ctx.say(
         "utter_appointment_confirmed",
         specialist=referral.specialist.name,
-        when=_when(ctx.clinic, appointment.start_at, spoken=ctx.spoken),
+        when=_when(ctx.clinic, appointment.start_at, spoken=ctx.spoken, language=ctx.language),
         facility=referral.specialist.facility,
     )
     return []
@@ -116,7 +128,7 @@ def booking_blocked(ctx: Context, referral: Referral) -> bool:
         # Nobody should be surprised by a bill: no booking, staff find an in-network option.
         ctx.say(
             "utter_insurance_not_accepted",
-            payer=ctx.patient.insurance_payer or "your insurance",
+            payer=ctx.patient.insurance_payer or ("su seguro" if ctx.language == Language.ES else "your insurance"),
             specialist=specialist.name,
         )
         open_handoff(
@@ -131,23 +143,33 @@ def booking_blocked(ctx: Context, referral: Referral) -> bool:
     return False
 
 
-def start_booking(ctx: Context, referral: Referral, *, prefill: str | None = None) -> list[EventType]:
+def start_booking(
+    ctx: Context, referral: Referral, *, prefill: str | None = None, soonest_by_default: bool = False
+) -> list[EventType]:
+    """Start booking_form for the referral.
+
+    A time already named ("can we do tuesday after 3?") is offered at once; so,
+    with `soonest_by_default`, are the soonest slots when the request names
+    none ("can I reschedule?"). Otherwise the form asks for a day and time.
+    """
     if booking_blocked(ctx, referral):
         return []
-    window = parse_time_request(prefill, now=ctx.now, tz=ctx.clinic.timezone) if prefill else None
+    window = (
+        parse_time_request(prefill, now=ctx.now, tz=ctx.clinic.timezone, language=ctx.language) if prefill else None
+    )
+    time_request = prefill if window else (SOONEST if soonest_by_default else None)
     return [
         SlotSet("booking_referral", referral.external_id),
         SlotSet("slot_choice", None),
         SlotSet("offered_slots", None),
-        # A time already named ("can we do tuesday after 3?") is offered at once.
-        SlotSet("time_request", prefill if window else None),
+        SlotSet("time_request", time_request),
         FollowupAction("booking_form"),
     ]
 
 
 @handles("booking", when_none=_nothing_to_book)
 def _booking(ctx: Context, referrals: list[Referral]) -> list[EventType]:
-    return start_booking(ctx, referrals[0], prefill=ctx.request_text)
+    return start_booking(ctx, referrals[0], prefill=ctx.request_text, soonest_by_default=True)
 
 
 class ActionStartBooking(RequestAction):
@@ -173,22 +195,29 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is None:
             return {"time_request": None}
-        if yes_or_no(str(value), tracker.get_intent_of_latest_message()) is False:
+        text = str(value)
+        answer = None if text == SOONEST else yes_or_no(text, tracker.get_intent_of_latest_message())
+        if answer is False:
             dispatcher.utter_message(response="utter_booking_stopped")
-            return {"time_request": str(value), "slot_choice": STOPPED}
-        now = utcnow()
+            return {"time_request": text, "slot_choice": STOPPED}
+        now, language = utcnow(), conversation_language(tracker)
         with session_scope() as session:
             clinic, referral = get_clinic(session), _referral(session, tracker)
             if referral is None:
-                return {"time_request": str(value), "slot_choice": STOPPED}
-            window = parse_time_request(str(value), now=now, tz=clinic.timezone)
-            if window is None:
+                return {"time_request": text, "slot_choice": STOPPED}
+            window = (
+                None if text == SOONEST else parse_time_request(text, now=now, tz=clinic.timezone, language=language)
+            )
+            # No time named: at the start of a booking, or a plain "yes" to "would you like a new time?".
+            if window is None and text != SOONEST and answer is not True:
                 dispatcher.utter_message(response="utter_time_unreadable")
                 return {"time_request": None}
-            offered = _offer(dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker))
+            offered = _offer(
+                dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker), language=language
+            )
         if not offered:
-            return {"time_request": str(value), "slot_choice": STOPPED}
-        return {"time_request": str(value), "offered_slots": offered}
+            return {"time_request": text, "slot_choice": STOPPED}
+        return {"time_request": text, "offered_slots": offered}
 
     def validate_slot_choice(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -200,43 +229,37 @@ class ValidateBookingForm(FormValidationAction):
             dispatcher.utter_message(response="utter_booking_stopped")
             return {"slot_choice": STOPPED}
         offered = [datetime.fromisoformat(iso) for iso in tracker.get_slot("offered_slots") or []]
-        now = utcnow()
+        now, language, spoken = utcnow(), conversation_language(tracker), is_voice(tracker)
         with session_scope() as session:
             clinic, referral = get_clinic(session), _referral(session, tracker)
             if referral is None:
                 return {"slot_choice": STOPPED}
-            choice = _chosen_slot(text, offered, now, clinic.timezone)
+            choice = _chosen_slot(text, offered, now, clinic.timezone, language)
             if choice is None:
-                window = parse_time_request(text, now=now, tz=clinic.timezone)
+                window = parse_time_request(text, now=now, tz=clinic.timezone, language=language)
                 if window is None:
                     dispatcher.utter_message(response="utter_slot_choice_invalid")
                     return {"slot_choice": None}
                 # A new day or time: offer slots for it instead.
-                return {
-                    "slot_choice": None,
-                    "time_request": text,
-                    "offered_slots": _offer(
-                        dispatcher, session, clinic, referral, window, now, spoken=is_voice(tracker)
-                    )
-                    or None,
-                }
+                reoffered = _offer(dispatcher, session, clinic, referral, window, now, spoken=spoken, language=language)
+                return {"slot_choice": None, "time_request": text, "offered_slots": reoffered or None}
             rescheduling = upcoming_appointment(referral, now) is not None
             try:
                 appointment = book_slot(session, referral=referral, start_at=choice, now=now, actor="bot")
             except (SlotTaken, NotBookable):
                 dispatcher.utter_message(response="utter_slot_taken")
-                fallback = parse_time_request(
-                    tracker.get_slot("time_request") or "", now=now, tz=clinic.timezone
-                ) or parse_time_request("as soon as possible", now=now, tz=clinic.timezone)
-                if fallback is None:  # "as soon as possible" always reads as a window; if not, ask for a time again
-                    return {"slot_choice": None, "time_request": None, "offered_slots": None}
-                reoffered = _offer(dispatcher, session, clinic, referral, fallback, now, spoken=is_voice(tracker))
+                # Again for what was asked; the soonest when nothing was (or it no longer reads as a time).
+                asked = tracker.get_slot("time_request") or ""
+                fallback = parse_time_request(asked, now=now, tz=clinic.timezone, language=language)
+                reoffered = _offer(
+                    dispatcher, session, clinic, referral, fallback, now, spoken=spoken, language=language
+                )
                 return {"slot_choice": None, "offered_slots": reoffered or None}
             specialist = referral.specialist
             dispatcher.utter_message(
                 response="utter_rescheduled" if rescheduling else "utter_booked",
                 specialist=specialist.name,
-                when=_when(clinic, appointment.start_at, spoken=is_voice(tracker)),
+                when=_when(clinic, appointment.start_at, spoken=spoken, language=language),
                 facility=specialist.facility,
                 address=specialist.address,
             )
@@ -248,44 +271,91 @@ def _offer(
     session: Session,
     clinic: Clinic,
     referral: Referral,
-    window: TimeWindow,
+    window: TimeWindow | None,
     now: datetime,
     *,
     spoken: bool = False,
+    language: str = Language.EN,
 ) -> list[str]:
-    """Say up to three open slots for the window (or the nearest ones); return them as ISO strings."""
-    offer = offer_slots(session, specialist_id=referral.specialist_id, window=window, now=now, tz=clinic.timezone)
-    if not offer.slots:
-        dispatcher.utter_message(response="utter_no_slots", specialist=referral.specialist.name)
-        return []
-    if spoken:
-        # "press or say 1 for Thursday, December third at one P M, 2 for ..., or 3 for ..."
-        options = spoken_options([_when(clinic, slot, spoken=True) for slot in offer.slots])
+    """Say up to three open slots and return them as ISO strings.
+
+    For a window: slots in it, or the nearest ones (said as the nearest). With
+    no window, or "as soon as possible": the soonest open slots.
+    """
+    specialist = referral.specialist
+    if window is None or window.asap:
+        slots = soonest_slots(session, specialist_id=specialist.id, now=now, tz=clinic.timezone)
+        response, label = "utter_slots_soonest", ""
     else:
-        options = "\n".join(f"{n}) {_when(clinic, slot)}" for n, slot in enumerate(offer.slots, start=1))
+        offer = offer_slots(session, specialist_id=specialist.id, window=window, now=now, tz=clinic.timezone)
+        slots, response = offer.slots, "utter_slots_offer" if offer.in_window else "utter_slots_nearest"
+        label = respell_times(window.label, language) if spoken else window.label
+    if not slots:
+        dispatcher.utter_message(response="utter_no_slots", specialist=specialist.name)
+        return []
     dispatcher.utter_message(
-        response="utter_slots_offer" if offer.in_window else "utter_slots_nearest",
-        specialist=referral.specialist.name,
-        window=respell_times(window.label) if spoken else window.label,
-        options=options,
+        response=response,
+        specialist=specialist.name,
+        window=label,
+        options=_slot_options(clinic, slots, spoken=spoken, language=language),
     )
-    return [slot.isoformat() for slot in offer.slots]
+    return [slot.isoformat() for slot in slots]
 
 
-def _chosen_slot(text: str, offered: list[datetime], now: datetime, tz: str) -> datetime | None:
-    """'2', 'option 2', or a restated time ('the 1:30 one', 'thu at 1:30')."""
-    stripped = text.strip().lower().removeprefix("option").removeprefix("#").strip(" .)!")
-    if stripped.isdigit() and 1 <= int(stripped) <= len(offered):
-        return offered[int(stripped) - 1]
-    window = parse_time_request(text, now=now, tz=tz)
+def _slot_options(clinic: Clinic, slots: list[datetime], *, spoken: bool, language: str) -> str:
+    """'1) Thu, Dec 3 at 1:00 PM', one a line; on a call 'press or say 1 for Thursday, December third at one P M'."""
+    if spoken:
+        return spoken_options([_when(clinic, slot, spoken=True, language=language) for slot in slots], language)
+    return "\n".join(f"{n}) {_when(clinic, slot, language=language)}" for n, slot in enumerate(slots, start=1))
+
+
+# "the friday one", "that one", "la del viernes", "esa": a day that points at an offered time, not a new wish.
+_POINTING = re.compile(r"\b(?:one|that|option|opcion|es[ea]|(?:el|la) del?)\b")
+
+
+def _chosen_slot(text: str, offered: list[datetime], now: datetime, tz: str, language: str) -> datetime | None:
+    """'2', 'option 2', 'the second one', 'la segunda', or a restated time ('the 1:30 one', 'thu at 1:30').
+
+    A day without a time ("friday morning", "next week") is a new wish, offered
+    for anew, unless it points at one of the offered times ("the friday one").
+    """
+    number = choice_number(text, len(offered))
+    if number is not None:
+        return offered[number - 1]
+    window = parse_time_request(text, now=now, tz=tz, language=language)
     if window is None:
         return None
-    matches = [slot for slot in offered if window.start <= slot < window.end]
     if window.preferred is not None:
         matches = [slot for slot in offered if slot == window.preferred] or [
             slot for slot in offered if slot.astimezone(window.preferred.tzinfo).time() == window.preferred.time()
         ]
+    elif _POINTING.search(fold(text)):
+        matches = [slot for slot in offered if window.start <= slot < window.end]
+    else:
+        return None
     return matches[0] if len(matches) == 1 else None
+
+
+class ActionAskSlotChoice(Action):
+    """The form's question for slot_choice, unless the offer just made already asked it."""
+
+    def name(self) -> str:
+        return "action_ask_slot_choice"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if _offered_this_turn(tracker) not in OFFERS_THAT_ASK:
+            dispatcher.utter_message(response="utter_ask_slot_choice")
+        return []
+
+
+def _offered_this_turn(tracker: Tracker) -> str | None:
+    """The response of the latest bot message since the patient last wrote (Rasa keeps it in the event's metadata)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return None
+        if event.get("event") == "bot":
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
 
 
 class ActionBookingDone(Action):
@@ -326,7 +396,9 @@ class ActionAskCancelConfirmation(Action):
             dispatcher.utter_message(
                 response="utter_ask_cancel_confirmation",
                 specialist=referral.specialist.name,
-                when=_when(clinic, appointment.start_at, spoken=is_voice(tracker)),
+                when=_when(
+                    clinic, appointment.start_at, spoken=is_voice(tracker), language=conversation_language(tracker)
+                ),
             )
         return []
 
@@ -356,7 +428,7 @@ class ActionCancelDone(Action):
         return "action_cancel_done"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        finished = [SlotSet("cancel_confirmation", None), SlotSet("booking_referral", None)]
+        finished = [SlotSet(slot, None) for slot in ("cancel_confirmation", "booking_referral", "next_request")]
         if tracker.get_slot("cancel_confirmation") != ANSWERED_YES:
             dispatcher.utter_message(response="utter_cancel_kept")
             return finished
@@ -372,7 +444,9 @@ class ActionCancelDone(Action):
             dispatcher.utter_message(
                 response="utter_appointment_cancelled",
                 specialist=referral.specialist.name,
-                when=_when(clinic, appointment.start_at, spoken=is_voice(tracker)),
+                when=_when(
+                    clinic, appointment.start_at, spoken=is_voice(tracker), language=conversation_language(tracker)
+                ),
             )
             conversation = conversation_for(session, tracker)
             if conversation is None or conversation.patient is None:
@@ -382,5 +456,13 @@ class ActionCancelDone(Action):
                 )
                 return finished
             ctx = Context(session, clinic, conversation, conversation.patient, utcnow(), dispatcher, tracker)
-            events = start_booking(ctx, referral)
-        return [SlotSet("cancel_confirmation", None), SlotSet("pending_request", "rebook" if events else None), *events]
+            # "cancel it and book me next week" (action_start_cancel_then_book): book with the time it named.
+            asked_to_book = tracker.get_slot("next_request")
+            events = start_booking(ctx, referral, prefill=asked_to_book, soonest_by_default=bool(asked_to_book))
+        rebook = "rebook" if events and not asked_to_book else None
+        return [
+            SlotSet("cancel_confirmation", None),
+            SlotSet("next_request", None),
+            SlotSet("pending_request", rebook),
+            *events,
+        ]

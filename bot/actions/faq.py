@@ -5,7 +5,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import clinic_contact, conversation_for
+from bot.actions.common import clinic_contact
 from bot.actions.handoff import misunderstood
 from relay.core.db import session_scope
 from relay.language.languages import language_of
@@ -23,18 +23,26 @@ def selected_faq(tracker: Tracker) -> tuple[str | None, float]:
 
 
 def answer_from_faq(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
-    """Utter the stored answer if an entry fits the latest message; say whether one did."""
+    """Utter the stored answer if an entry fits the latest message; say whether one did.
+
+    Also for a text with two requests ("yes I'll be there, where do I park?",
+    intent confirm_appointment+ask_faq): the selector's topic counts there too.
+    """
     key, confidence = selected_faq(tracker)
-    if tracker.get_intent_of_latest_message() != "ask_faq":
+    if "ask_faq" not in (tracker.get_intent_of_latest_message() or "").split("+"):
         key, confidence = None, 0.0  # only stored wording can match off-topic messages
     with session_scope() as session:
+        language = language_of(tracker.get_slot("language"))
         faq = answer_for(
-            session, message=tracker.latest_message.get("text") or "", selected_key=key, selector_confidence=confidence
+            session,
+            message=tracker.latest_message.get("text") or "",
+            selected_key=key,
+            selector_confidence=confidence,
+            language=language.value,
+            intent_confidence=float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0),
         )
-        # The patient's language from their record (the conversation's own language comes with issue 13).
-        conversation = conversation_for(session, tracker) if faq else None
-        patient = conversation.patient if conversation is not None else None
-        answer = answer_in(faq, language_of(patient.language if patient else None).value) if faq else None
+        # The conversation's language (the `language` slot), which may not be the record's.
+        answer = answer_in(faq, language.value) if faq else None
     if answer is None:
         return False
     dispatcher.utter_message(text=answer)

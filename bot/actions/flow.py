@@ -21,10 +21,16 @@ from bot.actions.common import conversation_for, is_voice
 from relay.core.db import session_scope
 from relay.core.phones import pretty
 from relay.identity.verification import check_dob, is_verified
+from relay.language.languages import Language, language_of
 from relay.models import Clinic, Conversation, Patient, Referral, utcnow
 from relay.records.clinics import get_clinic
+from relay.referrals.choosing import choice_options, pick_referral
 from relay.referrals.patient_requests import candidates
-from relay.referrals.status import choice_options, pick_referral
+
+
+def conversation_language(tracker: Tracker) -> Language:
+    """The language of this conversation (the `language` slot): every date, time and list is written in it."""
+    return language_of(tracker.get_slot("language") or "en")
 
 
 @dataclass
@@ -44,6 +50,10 @@ class Context:
     def spoken(self) -> bool:
         """On a call: dates, times and choices worded for the ear."""
         return is_voice(self.tracker)
+
+    @property
+    def language(self) -> Language:
+        return conversation_language(self.tracker)
 
     @property
     def clinic_phone(self) -> str:
@@ -107,17 +117,26 @@ def run_request(
         if not referrals:
             return cleared() + when_none(ctx, [])
         if len(referrals) > 1:
-            chosen = pick_referral(tracker.get_slot("referral_choice") or "", referrals)
+            chosen = choose_referral(tracker.get_slot("referral_choice") or "", request_text, referrals)
             if chosen is None:
                 return [
                     SlotSet("pending_request", request),
                     SlotSet("request_text", request_text),
                     SlotSet("referral_choice", None),
-                    SlotSet("options", choice_options(referrals, spoken=is_voice(tracker))),
+                    SlotSet("options", choice_options(referrals, spoken=ctx.spoken, language=ctx.language)),
                     FollowupAction("referral_choice_form"),
                 ]
             referrals = [chosen]
         return cleared() + handler(ctx, referrals)
+
+
+def choose_referral(choice: str, request_text: str, referrals: list[Referral]) -> Referral | None:
+    """The referral the patient's answer names, else the one the request itself named ("cancel my skin appt").
+
+    The request's digits and number words are its times and dates ("can we do
+    tuesday after 3"), never a choice: it is read for names only.
+    """
+    return pick_referral(choice, referrals) or pick_referral(request_text, referrals, numbers=False)
 
 
 def _verify_unprompted_dob(ctx: Context) -> bool:

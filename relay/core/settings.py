@@ -44,7 +44,14 @@ class Settings(BaseSettings):
     api_token: SecretStr = SecretStr(DEV_API_TOKEN)
     rasa_python: str = ""  # read by scripts/find-rasa-python; listed for documentation
 
-    rasa_timeout_seconds: float = 6.0
+    # How long a text's turn may wait for Rasa before the patient is told we
+    # cannot answer (and a person is asked to). Long: past the webhook's
+    # deadline below, the answer goes out through the REST API when ready.
+    rasa_timeout_seconds: float = 30.0
+    # The SMS webhook answers Twilio (which gives up after 15 s) by this time at
+    # the latest: with the bot's reply, or empty while the reply is still being
+    # worked out and then sent through the REST API (relay/inbound/late_replies.py).
+    sms_turn_deadline_seconds: float = 10.0
     # A call must be answered well inside Twilio's 15 s webhook limit, so voice
     # turns wait less for Rasa than texts do.
     voice_rasa_timeout_seconds: float = 5.0

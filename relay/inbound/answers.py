@@ -1,6 +1,8 @@
-"""Short answers to yes/no questions, as patients text them."""
+"""Short answers to yes/no questions, as patients text them, in English and Spanish."""
 
 import re
+
+from relay.language.spanish import fold
 
 _YES = {
     "yes",
@@ -18,6 +20,15 @@ _YES = {
     "please do",
     "do it",
     "yes please",
+    # Spanish, compared without accents ("sí" -> "si").
+    "claro",
+    "dale",
+    "esta bien",
+    "de acuerdo",
+    "si por favor",
+    "por favor",
+    "si claro",
+    "correcto",
 }
 _NO = {
     "no",
@@ -33,6 +44,11 @@ _NO = {
     "not now",
     "no thanks",
     "no thank you",
+    "no gracias",
+    "mejor no",
+    "ahorita no",
+    "todavia no",
+    "no por favor",
 }
 
 
@@ -46,9 +62,9 @@ def yes_or_no(text: str, intent: str | None = None) -> bool | None:
         return True
     if intent == "deny":
         return False
-    words = re.sub(r"[^a-z' ]", " ", text.lower()).split()
+    words = re.sub(r"[^a-z' ]", " ", fold(text)).split()
     phrase = " ".join(words)
-    if phrase in _YES or (words and words[0] in {"yes", "yeah", "yep", "sure"}):
+    if phrase in _YES or (words and words[0] in {"yes", "yeah", "yep", "sure", "si", "claro"}):
         return True
     if phrase in _NO or (words and words[0] in {"no", "nope", "nah"}):
         return False

@@ -23,14 +23,20 @@ def _client() -> httpx.Client:
     return httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
 
 
-def send_message(*, sender: str, text: str, channel: str, timeout: float | None = None) -> list[dict]:
-    """Post one user message to Rasa's `channel` input; return the bot's messages."""
+def send_message(
+    *, sender: str, text: str, channel: str, timeout: float | None = None, metadata: dict | None = None
+) -> list[dict]:
+    """Post one user message to Rasa's `channel` input; return the bot's messages.
+
+    `metadata` reaches the actions as the message's metadata (the patient's
+    language on record, which action_detect_language starts from).
+    """
     settings = get_settings()
     url = f"{settings.rasa_url.rstrip('/')}/webhooks/{channel}/webhook"
     try:
         response = _client().post(
             url,
-            json={"sender": sender, "message": text, "metadata": {}},
+            json={"sender": sender, "message": text, "metadata": metadata or {}},
             timeout=timeout or settings.rasa_timeout_seconds,
         )
         response.raise_for_status()

@@ -1,4 +1,4 @@
-"""Emergencies in a text, found before the model sees it.
+"""Emergencies in a text, in English or Spanish, found before the model sees it.
 
 A deterministic phrase matcher, not a classifier: it must work when Rasa is
 down, give the same answer every time, and be readable by a clinician. It
@@ -18,6 +18,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from relay.language.spanish import fold
 from relay.messaging.handoffs import open_handoff
 from relay.models import Conversation, Handoff, HandoffPriority
 
@@ -29,6 +30,25 @@ MENTAL_HEALTH_REPLY = (
     "If you are in immediate danger, call 911. Our team has been alerted."
 )
 REPLIES: dict[Category, str] = {"medical": MEDICAL_REPLY, "mental_health": MENTAL_HEALTH_REPLY}
+# GSM-7 spelling (no á í ó ú): docs/spanish.md. 988 answers in Spanish too (press 2).
+REPLIES_ES: dict[Category, str] = {
+    "medical": (
+        "Si es una emergencia médica, llame al 911 ahora. No espere una respuesta por mensaje. "
+        "Nuestro equipo ya fue avisado."
+    ),
+    "mental_health": (
+        "No esta solo. Llame o escriba al 988 (Linea de Prevencion del Suicidio y Crisis, oprima 2 "
+        "para español) ahora, a cualquier hora. Si esta en peligro inmediato, llame al 911. "
+        "Nuestro equipo ya fue avisado."
+    ),
+}
+
+
+def reply(category: Category, language: str) -> str:
+    """The emergency reply in the patient's language ("es" or English)."""
+    return (REPLIES_ES if language == "es" else REPLIES)[category]
+
+
 HANDOFF_REASONS: dict[Category, str] = {
     "medical": "emergency_medical",
     "mental_health": "emergency_mental_health",
@@ -92,6 +112,34 @@ _MEDICAL = (
     r"took (?:too many|a bunch of|a handful of|a lot of|a whole bottle of|the whole bottle of) "
     r"(?:pills|tablets|meds|medications?)",
     r"poisoned",
+    # Spanish, compared without accents ("corazón" -> "corazon"): patients text it both ways.
+    r"dolor(?:es)? (?:fuerte )?(?:de|en el) pecho",
+    r"(?:me|le) duele (?:mucho )?el pecho",
+    r"(?:presion|opresion|apreton) en el pecho",
+    r"ataque (?:al|del|de) corazon",
+    r"(?:un |el )?infarto",
+    r"no (?:puedo|puede) respirar",
+    r"(?:me cuesta|le cuesta|dificultad para|problemas para|trabajo para) respirar",
+    r"(?:me|le) falta (?:el )?aire",
+    r"falta de aire",
+    r"(?:me|se) (?:estoy |esta )?ahog(?:o|a|ando)",
+    r"se (?:me|le) (?:cierra|esta cerrando) la garganta",
+    r"(?:un |una )?(?:derrame cerebral|embolia)",
+    r"(?:tengo|tiene) la cara (?:caida|dormida|entumida|torcida)",
+    r"no (?:puedo|puede) hablar bien",
+    r"(?:sangrado|sangre) (?:muy )?(?:fuerte|abundante)",
+    r"(?:sangrando|sangra) (?:mucho|demasiado|sin parar)",
+    r"no (?:para|deja) de sangrar",
+    r"(?:vomitando|vomito|tosiendo|toso) sangre",
+    r"(?:me|se) desmay(?:e|o|a|ando)",
+    r"(?:perdi|perdio|perdiendo) el conocimiento",
+    r"inconsciente",
+    # Not "no responde": "el doctor no responde mis mensajes" is a complaint, not an emergency.
+    r"no (?:despierta|reacciona)",
+    r"convulsion(?:es|ando)?",
+    r"sobredosis",
+    r"(?:me )?tom(?:e|o) (?:muchas|demasiadas|todas las|un monton de|un frasco de) (?:pastillas|medicinas|pildoras)",
+    r"envenenad[oa]",
 )
 
 _MENTAL_HEALTH = (
@@ -111,6 +159,15 @@ _MENTAL_HEALTH = (
     r"self ?harm\w*",
     r"no (?:reason|point) (?:to|in) (?:live|living|going on)",
     r"not worth living",
+    # Spanish (without accents)
+    r"(?:quiero|me quiero|voy a|pienso en|ganas de) (?:matarme|suicidarme|morirme|quitarme la vida)",
+    r"quitarme la vida",
+    r"(?:quiero|me quiero) morir",
+    r"(?:estaria|estarian|estarias) mejor (?:muert[oa]|sin mi)",
+    r"mejor (?:muert[oa]|sin mi)",
+    r"(?:hacerme|me hago|me estoy haciendo) dano",
+    r"(?:cortarme|me corto|me estoy cortando)",
+    r"no vale la pena vivir",
 )
 
 # Phrases that carry their own negation: they must never be cancelled by it.
@@ -118,16 +175,20 @@ _MENTAL_HEALTH_NEGATIVE_FORM = (
     r"(?:dont|do not|no longer) want to (?:live|be alive|be here|wake up)",
     # not a bare "can't go on": "I can't go on Tuesday" is a scheduling message
     r"(?:cant|cannot|can not) (?:go on (?:like this|living|anymore)|do this anymore|take it anymore)",
+    r"no quiero (?:seguir )?vivir",
+    r"ya no (?:aguanto|puedo mas)",
 )
 
 # A negator cancels a phrase when only these words stand between them:
 # "I don't have any chest pain", "not having trouble breathing".
 _NEGATORS = frozenset(
-    "no not never without dont doesnt didnt isnt arent wasnt werent havent hasnt hadnt wont denies deny nor".split()
+    "no not never without dont doesnt didnt isnt arent wasnt werent havent hasnt hadnt wont denies deny nor "
+    "nunca sin ni".split()
 )
 _FILLERS = frozenset(
     "i im have has had having any a an the my more real really feel feeling felt get getting got "
-    "experiencing experienced been is am are was were in of with signs sign symptoms".split()
+    "experiencing experienced been is am are was were in of with signs sign symptoms "
+    "tengo tiene tenia tuve ningun ninguna nada mas ya el la los las un una de del me le siento".split()
 )
 # ... and so does a resolution right after it: "chest pain is gone", "... anymore".
 # ("has gone on for days" is not gone, so "gone" counts only at the end or before "now"/"away").
@@ -155,7 +216,8 @@ _RULES = (
 
 
 def _clauses(text: str) -> list[str]:
-    text = text.lower().replace("\u2019", "").replace("\u2018", "").replace("'", "")
+    # fold: lower case without accents, so "corazón" and "corazon" are one word.
+    text = fold(text).replace("\u2019", "").replace("\u2018", "").replace("'", "")
     return [" ".join(re.findall(r"[a-z0-9]+", clause)) for clause in _CLAUSE_BREAK.split(text)]
 
 

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 from relay.core.db import session_scope
 from relay.core.phones import mask
 from relay.core.settings import get_settings
-from relay.inbound import keywords, outreach_replies, rasa_client, safety
+from relay.inbound import keywords, late_replies, outreach_replies, rasa_client, safety
+from relay.language.detect import detect_language
 from relay.language.languages import Language, language_of
 from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
 from relay.models import Clinic, Conversation, HandoffPriority, Message, utcnow
@@ -50,6 +51,7 @@ HANDOFF_ACK_REPLY = "Thanks, a member of our team will reply here soon."
 class TurnResult:
     replies: list[str]
     duplicate: bool = False
+    late: bool = False  # sent through the REST API after the webhook's deadline
 
 
 def handle_inbound(
@@ -60,8 +62,13 @@ def handle_inbound(
     channel: str,
     now: datetime | None = None,
     twilio_keyword_type: str | None = None,
+    handover: late_replies.Handover | None = None,
 ) -> TurnResult:
-    """Answer one inbound message; `twilio_keyword_type` is the webhook's OptOutType, when Twilio sent one."""
+    """Answer one inbound message; `twilio_keyword_type` is the webhook's OptOutType, when Twilio sent one.
+
+    With a `handover` (the SMS webhook's), replies that are ready after the
+    webhook gave up waiting go out through the REST API instead of the result.
+    """
     now = now or utcnow()
     try:
         with session_scope() as session:
@@ -76,44 +83,62 @@ def handle_inbound(
                 twilio_sid=sid,
                 now=now,
             )
-            inbound_id, sender = inbound.id, conversation.public_id
+            inbound_id, sender, conversation_id = inbound.id, conversation.public_id, conversation.id
+            record_language = language_of(conversation.patient.language if conversation.patient else None)
     except IntegrityError:
         log.info("duplicate inbound sid=%s from=%s: replaying", sid, mask(phone))
         return TurnResult(_replay(sid), duplicate=True)
 
-    with session_scope() as session:
-        inbound = session.get_one(Message, inbound_id)
-        replies = _before_rasa(session, inbound=inbound, now=now, twilio_keyword_type=twilio_keyword_type)
-        if replies is not None:
-            _store_replies(session, inbound=inbound, replies=replies, author="system")
-            return TurnResult(replies)
+    # One turn of a conversation at a time, so that answers go out in the order they were asked.
+    with late_replies.one_turn_at_a_time(conversation_id, wait_seconds=get_settings().rasa_timeout_seconds):
+        with session_scope() as session:
+            inbound = session.get_one(Message, inbound_id)
+            replies = _before_rasa(session, inbound=inbound, now=now, twilio_keyword_type=twilio_keyword_type)
+            if replies is not None:
+                return _deliver(session, inbound=inbound, replies=replies, author="system", handover=handover)
 
-    try:
-        texts = [
-            m["text"] for m in rasa_client.send_message(sender=sender, text=body, channel=channel) if m.get("text")
-        ]
-        if not texts:
-            # Every turn of ours ends in a reply; none means the action server failed.
-            raise rasa_client.RasaUnavailable("empty reply")
-        rasa_failed = False
-    except rasa_client.RasaUnavailable as exc:
-        log.warning("rasa unavailable (%s) for conversation=%s", exc, sender)
-        texts, rasa_failed = [RASA_DOWN_REPLY], True
+        try:
+            texts = [
+                m["text"]
+                for m in rasa_client.send_message(
+                    sender=sender, text=body, channel=channel, metadata={"language": record_language.value}
+                )
+                if m.get("text")
+            ]
+            if not texts:
+                # Every turn of ours ends in a reply; none means the action server failed.
+                raise rasa_client.RasaUnavailable("empty reply")
+            rasa_failed = False
+        except rasa_client.RasaUnavailable as exc:
+            log.warning("rasa unavailable (%s) for conversation=%s", exc, sender)
+            texts, rasa_failed = [RASA_DOWN_REPLY], True
 
-    reply = "\n\n".join(texts)
-    with session_scope() as session:
-        inbound = session.get_one(Message, inbound_id)
-        if rasa_failed:
-            open_handoff(
-                session,
-                conversation=inbound.conversation,
-                reason="rasa_unavailable",
-                priority=HandoffPriority.NORMAL,
-                now=now,
+        reply = "\n\n".join(texts)
+        with session_scope() as session:
+            inbound = session.get_one(Message, inbound_id)
+            if rasa_failed:
+                open_handoff(
+                    session,
+                    conversation=inbound.conversation,
+                    reason="rasa_unavailable",
+                    priority=HandoffPriority.NORMAL,
+                    now=now,
+                )
+            author = "system" if rasa_failed else "bot"
+            return _deliver(
+                session, inbound=inbound, replies=[reply] if reply else [], author=author, handover=handover
             )
-        author = "system" if rasa_failed else "bot"
-        _store_replies(session, inbound=inbound, replies=[reply] if reply else [], author=author)
-    return TurnResult([reply] if reply else [])
+
+
+def _deliver(
+    session: Session, *, inbound: Message, replies: list[str], author: str, handover: late_replies.Handover | None
+) -> TurnResult:
+    """Store the replies for the webhook's TwiML, or send them now if the webhook gave up waiting."""
+    if handover is not None and replies and not handover.turn_answers_inline():
+        late_replies.send(session, inbound=inbound, replies=replies, author=author)
+        return TurnResult([], late=True)
+    _store_replies(session, inbound=inbound, replies=replies, author=author)
+    return TurnResult(replies)
 
 
 def _before_rasa(
@@ -143,7 +168,8 @@ def _before_rasa(
         log.warning(
             "emergency (%s) in conversation=%s: urgent handoff %s", category, conversation.public_id, handoff.id
         )
-        return [safety.REPLIES[category]]
+        record_language = language_of(conversation.patient.language if conversation.patient else None)
+        return [safety.reply(category, detect_language(body, current=record_language))]
 
     held_by_staff = open_handoff_for(session, conversation=conversation)
     if held_by_staff is None:

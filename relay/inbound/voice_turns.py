@@ -21,6 +21,14 @@ model, in this order:
 After the model: a handoff opened during the turn (a request for a person,
 the verification lock, an insurance problem...) puts the caller through too.
 
+The call's language is the patient's on record (English for a withheld or
+unknown number), read again at every turn: the bot's change_language action
+stores a new one during a Rasa turn, and the answer to that turn is already
+said in it. The greeting offers the other language in that language's voice
+("Para español, oprima 2 o diga español."); right after it (turn 1) the offered
+key reaches the bot as "español" / "English", so the bot's own path switches
+and stores it. The words are relay.inbound.voice_words.
+
 The SMS steps that are not here: carrier keywords (STOP, HELP...) are texts
 to Twilio's messaging service, and replies to our outreach answer a text.
 """
@@ -35,8 +43,12 @@ from sqlalchemy.orm import Session
 
 from relay.core.db import session_scope
 from relay.core.settings import get_settings
-from relay.identity.dob import parse_dob
+from relay.identity.dob import dob_as_text, dob_candidates, parse_dob
 from relay.inbound import rasa_client, safety
+from relay.inbound.voice_words import ENGLISH, VoiceWords, words_for
+from relay.language.detect import detect_language
+from relay.language.languages import Language, language_of
+from relay.language.spanish import fold
 from relay.language.spoken import keypad_text, spoken_choice
 from relay.messaging.handoffs import open_handoff, open_handoff_for
 from relay.models import Call, CallOutcome, CallTurn, Conversation, HandoffPriority, Message, utcnow
@@ -45,51 +57,9 @@ from relay.records.clinics import get_clinic
 
 log = logging.getLogger("relay.inbound.voice_turns")
 
-GREETING = (
-    "Thank you for calling {clinic}. If this is a medical emergency, hang up and dial 911. "
-    "To talk to a person at any time, press 0.",
-    "I am the clinic's automated assistant. I can tell you where your referral stands, and confirm, "
-    "reschedule or cancel an appointment. How can I help you today?",
-)
-HELD_BY_STAFF = (
-    "Thank you for calling {clinic}. A member of our team is looking after your request. "
-    "Please hold while I connect you."
-)
-WITHHELD_NUMBER = (
-    "Thank you for calling {clinic}. Your number is withheld, so I cannot look up your records. "
-    "Please hold while I connect you with our team."
-)
-CONNECTING = "Please hold while I connect you with our team."
-HOLD = "Please hold."
-NOT_HEARD = "Sorry, I did not hear anything."
-NOT_CAUGHT = "Sorry, I did not catch that."
-KEYPAD_HINT = "You can also use your phone's keypad, or press 0 to talk to a person."
-ANYTHING_ELSE = "Is there anything else I can help you with? If you are done, you can hang up."
-STILL_NOT_UNDERSTOOD = "Sorry, I still could not understand. Please hold while I connect you with our team."
-RASA_DOWN = "Sorry, I cannot look that up right now. Please hold while I connect you with our team."
-RASA_SLOW = (
-    "Sorry, I could not look that up in time. A member of our team will call you back soon. "
-    "If this is an emergency, hang up and dial 911. Goodbye."
-)
-NO_ANSWER = (
-    "Sorry, no one on our team could take your call right now. We will call you back as soon as we can. "
-    "If this is an emergency, hang up and dial 911. Goodbye."
-)
-NO_ANSWER_WITHHELD = (
-    "Sorry, no one on our team could take your call right now. Please call again during our office hours. "
-    "If this is an emergency, hang up and dial 911. Goodbye."
-)
-EMERGENCY = {
-    "medical": (
-        "If this is a medical emergency, hang up now and dial 911. Do not wait on this line. "
-        "Our team has been alerted. If you cannot hang up and call, stay on the line and I will connect you."
-    ),
-    "mental_health": (
-        "You are not alone. Please hang up and call or text 988, the Suicide and Crisis Lifeline, at any time. "
-        "If you are in immediate danger, hang up and dial 911. Our team has been alerted. "
-        "If you stay on the line, I will connect you with our team."
-    ),
-}
+# The English apologies by their old names: the bench tells them from answers.
+RASA_DOWN = ENGLISH.rasa_down
+RASA_SLOW = ENGLISH.rasa_slow
 # The front desk's answer to a transfer, kept as a turn of its own so a repeated callback replays it.
 DIAL_TURN = -1
 # Keypad 0: a person, as on every clinic phone line.
@@ -99,22 +69,52 @@ CALL_CONTROLS = ("end", "transfer")
 MISSES = ("silence", "unclear")
 
 
+# Spanish ways to ask for an answer, compared without accents ("dígame" -> "digame").
+_ASKS_ES = re.compile(r"\b(diga|digame|oprima|marque|cuenteme)\b")
+
+
 @dataclass(frozen=True)
 class VoiceStep:
-    """What the caller hears, and then: "gather" (listen), "dial" (front desk) or "hangup"."""
+    """What the caller hears, and then: "gather" (listen), "dial" (front desk) or "hangup".
+
+    `language` is the call's: what the `<Gather>` listens for, and what every saying is spoken in,
+    unless `say_languages` (one per saying, or none at all) gives a saying its own: the offer of
+    Spanish in an English greeting is said by a Spanish voice.
+    """
 
     says: list[str]
     then: str = "gather"
     dial: str | None = None
+    language: Language = Language.EN
+    say_languages: list[Language] = field(default_factory=list)
     author: str = field(default="system", compare=False)
     outcome: CallOutcome | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.say_languages and len(self.say_languages) != len(self.says):
+            raise ValueError("say_languages names a language for every saying, or for none")
+
+    @property
+    def spoken(self) -> list[tuple[str, Language]]:
+        """Each saying with the language it is said in."""
+        return list(zip(self.says, self.say_languages or [self.language] * len(self.says), strict=True))
+
     def as_reply(self) -> dict:
-        return {"says": self.says, "then": self.then, "dial": self.dial}
+        reply: dict = {"says": self.says, "then": self.then, "dial": self.dial, "language": self.language.value}
+        if self.say_languages:
+            reply["say_languages"] = [language.value for language in self.say_languages]
+        return reply
 
     @classmethod
     def from_reply(cls, reply: dict) -> "VoiceStep":
-        return cls(says=list(reply["says"]), then=reply["then"], dial=reply.get("dial"))
+        # A reply stored before calls had a language has none: it was English.
+        return cls(
+            says=list(reply["says"]),
+            then=reply["then"],
+            dial=reply.get("dial"),
+            language=language_of(reply.get("language")),
+            say_languages=[language_of(code) for code in reply.get("say_languages") or []],
+        )
 
 
 @dataclass(frozen=True)
@@ -140,15 +140,20 @@ class Heard:
     def missed(self) -> bool:
         return self.kind in MISSES
 
-    def for_rasa(self) -> str:
-        """The message the bot gets: keypad digits as text ('09/03/1957', '2'), 'number two' as '2', and a
-        date of birth said in words ('October twenty seventh two thousand one') as the model knows dates."""
+    def for_rasa(self, language: Language = Language.EN) -> str:
+        """The message the bot gets: keypad digits as text ('09/03/1957', '2'), 'number two' ('dos') as '2',
+        and a date of birth said in words ('October twenty seventh two thousand one') as the model knows dates."""
         if self.kind == "dtmf":
             return keypad_text(self.text)
-        if choice := spoken_choice(self.text):
+        if choice := spoken_choice(self.text, language):
             return choice
         # Only a date in the past parses as a birth date, so "next Friday the 4th" is left alone.
-        born = parse_dob(self.text, utcnow().date())
+        today = utcnow().date()
+        if language is Language.ES:
+            # Written so that verification reads back the same one or two readings (docs/spanish.md).
+            candidates = dob_candidates(self.text, today, language)
+            return dob_as_text(candidates) if candidates else self.text
+        born = parse_dob(self.text, today)
         return f"{born:%m/%d/%Y}" if born else self.text
 
 
@@ -161,12 +166,18 @@ def start_call(*, call_sid: str, phone: str | None, now: datetime | None = None)
     with session_scope() as session:
         record = session.get_one(CallTurn, turn_id)
         call, clinic = record.call, get_clinic(session)
+        language = _record_language(call.conversation)
+        words = words_for(language)
         if call.conversation is None:
-            step = _transfer(WITHHELD_NUMBER.format(clinic=clinic.name), number=clinic.front_desk_number)
+            step = _transfer(
+                words.withheld_number.format(clinic=clinic.name), language=language, number=clinic.front_desk_number
+            )
         elif open_handoff_for(session, conversation=call.conversation) is not None:
-            step = _transfer(HELD_BY_STAFF.format(clinic=clinic.name), number=clinic.front_desk_number)
+            step = _transfer(
+                words.held_by_staff.format(clinic=clinic.name), language=language, number=clinic.front_desk_number
+            )
         else:
-            step = VoiceStep(says=[GREETING[0].format(clinic=clinic.name), GREETING[1]])
+            step = _greeting(language, clinic=clinic.name)
         _answer(session, record=record, step=step, now=now)
     log.info("call %s started (conversation=%s)", call_sid, "yes" if phone else "withheld number")
     return step
@@ -184,10 +195,13 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
         record = session.get_one(CallTurn, turn_id)
         conversation = record.call.conversation
         if conversation is None:  # a withheld number: nothing to look up, so a person takes the call
-            transfer = _transfer(CONNECTING, number=get_clinic(session).front_desk_number)
+            transfer = _transfer(ENGLISH.connecting, language=Language.EN, number=get_clinic(session).front_desk_number)
             _answer(session, record=record, step=transfer, now=now)
             return transfer
-        answered = _before_rasa(session, record=record, conversation=conversation, heard=heard, now=now)
+        language = _record_language(conversation)
+        answered = _before_rasa(
+            session, record=record, conversation=conversation, heard=heard, language=language, now=now
+        )
         if answered is not None:
             _answer(session, record=record, step=answered, now=now)
             return answered
@@ -196,7 +210,11 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
     settings = get_settings()
     try:
         messages = rasa_client.send_message(
-            sender=sender, text=heard.for_rasa(), channel="voice", timeout=settings.voice_rasa_timeout_seconds
+            sender=sender,
+            text=_language_request(heard, turn=turn, language=language) or heard.for_rasa(language),
+            channel="voice",
+            timeout=settings.voice_rasa_timeout_seconds,
+            metadata={"language": language.value},
         )
         texts = [m["text"] for m in messages if m.get("text")]
         controls = {m["custom"].get("call") for m in messages if isinstance(m.get("custom"), dict)} & set(CALL_CONTROLS)
@@ -213,18 +231,28 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
     with session_scope() as session:
         record = session.get_one(CallTurn, turn_id)
         conversation, clinic = session.get_one(Conversation, conversation_id), get_clinic(session)
+        # Read again: the bot's change_language action may have stored another language during the turn.
+        language = _record_language(conversation)
+        words = words_for(language)
         if failure is not None:
             open_handoff(session, conversation=conversation, reason=failure, priority=HandoffPriority.NORMAL, now=now)
             if failure == "voice_rasa_timeout":
-                step = VoiceStep(says=[RASA_SLOW], then="hangup", outcome=CallOutcome.CALLBACK)
+                step = VoiceStep(says=[words.rasa_slow], then="hangup", language=language, outcome=CallOutcome.CALLBACK)
             else:
-                step = _transfer(RASA_DOWN, number=clinic.front_desk_number)
-        elif open_handoff_for(session, conversation=conversation) is not None or "transfer" in controls:
-            step = _transfer(*texts, HOLD, number=clinic.front_desk_number, author="bot")
-        elif "end" in controls:
-            step = VoiceStep(says=texts, then="hangup", author="bot", outcome=CallOutcome.COMPLETED_BY_BOT)
+                step = _transfer(words.rasa_down, language=language, number=clinic.front_desk_number)
         else:
-            step = VoiceStep(says=texts, author="bot")
+            spoken_in = _bot_language(texts, record=language)
+            if open_handoff_for(session, conversation=conversation) is not None or "transfer" in controls:
+                step = _transfer(
+                    *texts, words_for(spoken_in).hold, language=spoken_in, number=clinic.front_desk_number,
+                    author="bot",
+                )  # fmt: skip
+            elif "end" in controls:
+                step = VoiceStep(
+                    says=texts, then="hangup", language=spoken_in, author="bot", outcome=CallOutcome.COMPLETED_BY_BOT
+                )
+            else:
+                step = VoiceStep(says=texts, language=spoken_in, author="bot")
         _answer(session, record=record, step=step, now=now)
     return step
 
@@ -238,13 +266,17 @@ def dial_finished(*, call_sid: str, dial_status: str, now: datetime | None = Non
     with session_scope() as session:
         record = session.get_one(CallTurn, turn_id)
         call = record.call
+        language = _record_language(call.conversation)
+        words = words_for(language)
         if dial_status in ("completed", "answered"):
-            step = VoiceStep(says=[], then="hangup")
+            step = VoiceStep(says=[], then="hangup", language=language)
         elif call.conversation is None:
-            step = VoiceStep(says=[NO_ANSWER_WITHHELD], then="hangup")
+            step = VoiceStep(says=[words.no_answer_withheld], then="hangup", language=language)
         else:
             open_handoff(session, conversation=call.conversation, reason="voice_transfer_unanswered", now=now)
-            step = VoiceStep(says=[NO_ANSWER], then="hangup", outcome=CallOutcome.TRANSFER_UNANSWERED)
+            step = VoiceStep(
+                says=[words.no_answer], then="hangup", language=language, outcome=CallOutcome.TRANSFER_UNANSWERED
+            )
             log.info("call %s: front desk did not answer (%s); call back promised", call_sid, dial_status)
         _answer(session, record=record, step=step, now=now)
     return step
@@ -253,63 +285,123 @@ def dial_finished(*, call_sid: str, dial_status: str, now: datetime | None = Non
 # --- the steps -------------------------------------------------------------------
 
 
+def _greeting(language: Language, *, clinic: str) -> VoiceStep:
+    """Welcome, the emergency number and keypad 0, then the other language offered in its own voice."""
+    words = words_for(language)
+    other = Language.ES if language is Language.EN else Language.EN
+    welcome, question = words.greeting
+    return VoiceStep(
+        says=[welcome.format(clinic=clinic), words.other_language_offer, question],
+        language=language,
+        say_languages=[language, other, language],
+    )
+
+
+def _language_request(heard: Heard, *, turn: int, language: Language) -> str | None:
+    """The greeting's offer taken on the keypad (2 for Spanish, 1 for English), as the words the bot switches on.
+
+    Only right after the greeting: later, digits are answers (a choice, a date of birth)."""
+    words = words_for(language)
+    if turn == 1 and heard.kind == "dtmf" and heard.text == words.other_language_digit:
+        return words.other_language_request
+    return None
+
+
 def _before_rasa(
-    session: Session, *, record: CallTurn, conversation: Conversation, heard: Heard, now: datetime
+    session: Session,
+    *,
+    record: CallTurn,
+    conversation: Conversation,
+    heard: Heard,
+    language: Language,
+    now: datetime,
 ) -> VoiceStep | None:
     """The answer when the turn is handled without the model; None to ask Rasa."""
     call = record.call
     clinic = get_clinic(session)
+    words = words_for(language)
 
     if heard.kind == "dtmf" and heard.text == OPERATOR_DIGIT:
         open_handoff(
             session, conversation=conversation, reason="patient_request", priority=HandoffPriority.NORMAL, now=now
         )
-        return _transfer(CONNECTING, number=clinic.front_desk_number)
+        return _transfer(words.connecting, language=language, number=clinic.front_desk_number)
 
     # Unclear speech counts too: a false alarm costs a look by staff, a miss can cost a life.
     category = safety.match(heard.text) if heard.kind in ("speech", "unclear") else None
     if category is not None:
         handoff = safety.hand_emergency_to_staff(session, conversation=conversation, category=category, now=now)
         log.warning("emergency (%s) on call %s: urgent handoff %s", category, call.call_sid, handoff.id)
-        return _transfer(EMERGENCY[category], number=clinic.front_desk_number, outcome=CallOutcome.EMERGENCY)
+        return _transfer(
+            words.emergency[category], language=language, number=clinic.front_desk_number,
+            outcome=CallOutcome.EMERGENCY,
+        )  # fmt: skip
 
     if heard.missed:
         previous = calls.get_turn(session, call=call, turn=record.turn - 1)
         if previous is not None and previous.input in MISSES:
             open_handoff(session, conversation=conversation, reason="voice_not_understood", now=now)
-            return _transfer(STILL_NOT_UNDERSTOOD, number=clinic.front_desk_number)
-        return VoiceStep(says=_reprompt(heard, previous))
+            return _transfer(words.still_not_understood, language=language, number=clinic.front_desk_number)
+        return VoiceStep(says=_reprompt(heard, previous, words=words, language=language), language=language)
 
     if open_handoff_for(session, conversation=conversation) is not None:
         # Staff have the conversation (opened by text, or by the console during the call).
-        return _transfer(CONNECTING, number=clinic.front_desk_number)
+        return _transfer(words.connecting, language=language, number=clinic.front_desk_number)
     return None
 
 
-def _reprompt(heard: Heard, previous: CallTurn | None) -> list[str]:
+def _reprompt(heard: Heard, previous: CallTurn | None, *, words: VoiceWords, language: Language) -> list[str]:
     """Once more: the question asked last (not all that came before it), and the keypad as the way round
-    the speech recogniser."""
-    sorry = NOT_HEARD if heard.kind == "silence" else NOT_CAUGHT
-    said = (previous.reply or {}).get("says") if previous is not None else None
+    the speech recogniser. Only what was said in the call's language is repeated (not the greeting's
+    offer of the other one)."""
+    sorry = words.not_heard if heard.kind == "silence" else words.not_caught
+    asked = VoiceStep.from_reply(previous.reply) if previous is not None and previous.reply else None
+    said = [text for text, spoken_in in asked.spoken if spoken_in is language] if asked else []
     sentences = re.split(r"(?<=[.?!])\s+", said[-1]) if said else []
     asking = [n for n, sentence in enumerate(sentences) if _asks(sentence)]
     # After a plain answer (no question in it), ask whether there is more.
-    again = " ".join(sentences[asking[0] :]) if asking else ANYTHING_ELSE
-    hint = [] if "keypad" in again.lower() else [KEYPAD_HINT]
+    again = " ".join(sentences[asking[0] :]) if asking else words.anything_else
+    hint = [] if _mentions_keypad(again) else [words.keypad_hint]
     return [f"{sorry} {again}", *hint]
 
 
 def _asks(sentence: str) -> bool:
     lowered = sentence.lower()
-    return "?" in sentence or any(
-        words in lowered for words in ("please say", "say or press", "press or say", "tell me")
+    return (
+        "?" in sentence
+        or "¿" in sentence
+        or any(words in lowered for words in ("please say", "say or press", "press or say", "tell me"))
+        or _ASKS_ES.search(fold(sentence)) is not None
     )
 
 
+def _mentions_keypad(sentence: str) -> bool:
+    folded = fold(sentence)
+    return "keypad" in folded or "teclado" in folded
+
+
+def _bot_language(texts: list[str], *, record: Language) -> Language:
+    """The language the bot's words are in: the record's, unless they are clearly in the other one.
+
+    The bot answers in its `language` slot, which starts from the record but also follows a caller
+    who speaks the other language; a Spanish sentence said by an English voice is lost on everyone."""
+    return detect_language(" ".join(texts), current=record)
+
+
 def _transfer(
-    *says: str, number: str, author: str = "system", outcome: CallOutcome = CallOutcome.TRANSFERRED
+    *says: str,
+    language: Language,
+    number: str,
+    author: str = "system",
+    outcome: CallOutcome = CallOutcome.TRANSFERRED,
 ) -> VoiceStep:
-    return VoiceStep(says=list(says), then="dial", dial=number, author=author, outcome=outcome)
+    return VoiceStep(says=list(says), then="dial", dial=number, language=language, author=author, outcome=outcome)
+
+
+def _record_language(conversation: Conversation | None) -> Language:
+    """The caller's language on record; English for a withheld number or a caller without a record."""
+    patient = conversation.patient if conversation is not None else None
+    return language_of(patient.language) if patient is not None else Language.EN
 
 
 # --- bookkeeping -----------------------------------------------------------------
@@ -356,6 +448,8 @@ def _replay(call_sid: str, turn: int) -> VoiceStep:
             record = calls.get_turn(session, call=call, turn=turn) if call else None
             if record is not None and record.reply is not None:
                 return VoiceStep.from_reply(record.reply)
+            language = _record_language(call.conversation if call else None)
         if time.monotonic() > deadline:
-            return VoiceStep(says=[NOT_CAUGHT + " Could you say that again?"])
+            words = words_for(language)
+            return VoiceStep(says=[f"{words.not_caught} {words.say_again}"], language=language)
         time.sleep(0.1)

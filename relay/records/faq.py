@@ -24,6 +24,11 @@ WEAK_MATCH = 0.45
 # everything, including questions it has never seen the like of).
 SELECTOR_CONFIDENCE = 0.5
 SELECTOR_SUPPORT = 0.3
+# The stored wording is English, so a Spanish message cannot lend the model's
+# topic that support; in Spanish the model is trusted only when both it and the
+# intent classifier are sure (both trained on Spanish examples of each topic).
+SPANISH_SELECTOR_CONFIDENCE = 0.9
+SPANISH_INTENT_CONFIDENCE = 0.7
 
 _STOPWORDS = frozenset(
     "a an the i im i'm me my u you your ur do does did is are am be can could will would should "
@@ -80,7 +85,15 @@ def best_match(session: Session, message: str) -> FaqMatch | None:
     return best
 
 
-def answer_for(session: Session, *, message: str, selected_key: str | None, selector_confidence: float) -> Faq | None:
+def answer_for(
+    session: Session,
+    *,
+    message: str,
+    selected_key: str | None,
+    selector_confidence: float,
+    language: str = "en",
+    intent_confidence: float = 0.0,
+) -> Faq | None:
     """The entry to answer with, or None when no entry really fits."""
     match = best_match(session, message)
     if match and match.score >= STRONG_MATCH:
@@ -88,6 +101,13 @@ def answer_for(session: Session, *, message: str, selected_key: str | None, sele
     if selected_key and selector_confidence >= SELECTOR_CONFIDENCE:
         selected = session.scalars(select(Faq).filter_by(key=selected_key, retired_at=None)).one_or_none()
         if selected is not None and _score(message, selected) >= SELECTOR_SUPPORT:
+            return selected
+        trusted_in_spanish = (
+            language == "es"
+            and selector_confidence >= SPANISH_SELECTOR_CONFIDENCE
+            and intent_confidence >= SPANISH_INTENT_CONFIDENCE
+        )
+        if selected is not None and trusted_in_spanish:
             return selected
     if match and match.score >= WEAK_MATCH:
         return match.faq

@@ -7,14 +7,22 @@ or voice.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from relay.core.phones import pretty
+from relay.language.languages import Language, language_of
 from relay.language.naming import referral_kind
-from relay.language.spoken import format_day_spoken, format_when_spoken, spoken_options
+from relay.language.spanish import sms_spelling
+from relay.language.specialties import specialty_name
+from relay.language.spoken import format_day_spoken, format_when_spoken
 from relay.language.timefmt import format_day, format_when
 from relay.models import Clinic, Patient, Referral
 from relay.models.referral import OPEN_REFERRAL_STATUSES, AuthorizationStatus, ReferralStatus, ReferralType
+
+# Choosing among several referrals lives in relay.referrals.choosing; still importable from here.
+from relay.referrals.choosing import choice_label as choice_label
+from relay.referrals.choosing import choice_options as choice_options
+from relay.referrals.choosing import pick_referral as pick_referral
 
 
 @dataclass(frozen=True)
@@ -31,56 +39,67 @@ def referrals_to_discuss(patient: Patient) -> list[Referral]:
     return sorted(patient.referrals, key=lambda r: (r.received_on, r.id))[-1:]
 
 
-def choice_label(referral: Referral) -> str:
-    return f"{referral.specialist.specialty} with {referral.specialist.name}"
-
-
-def choice_options(referrals: list[Referral], *, spoken: bool = False) -> str:
-    """'1) cardiology with Dr. Amara Okafor, 2) ...'; on a call 'press or say 1 for ..., or 2 for ...'."""
-    if spoken:
-        return spoken_options([choice_label(r) for r in referrals])
-    return ", ".join(f"{n}) {choice_label(r)}" for n, r in enumerate(referrals, start=1))
-
-
-def pick_referral(answer: str, referrals: list[Referral]) -> Referral | None:
-    """Match '2', 'the dermatology one', 'dr park' to one of the listed referrals."""
-    text = answer.strip().lower()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if digits and digits.isdigit() and 1 <= int(digits) <= len(referrals) and len(digits) <= 2:
-        return referrals[int(digits) - 1]
-    matches = []
-    for referral in referrals:
-        words = {referral.specialist.specialty.lower(), referral.specialist.facility.lower()}
-        words |= {part.strip(".").lower() for part in referral.specialist.name.split() if len(part) > 3}
-        if any(word and word in text for word in words):
-            matches.append(referral)
-    return matches[0] if len(matches) == 1 else None
-
-
-def what_to_bring(referral: Referral) -> str:
-    """What the patient brings, by referral type (the specialist's own prep is separate)."""
-    return {
+_BRING = {
+    Language.EN: {
         ReferralType.SECOND_OPINION: "your ID, insurance card and your earlier test results and reports",
         ReferralType.FOLLOW_UP: "your ID, insurance card and your hospital discharge papers",
-    }.get(referral.type, "your photo ID and insurance card")
+        None: "your photo ID and insurance card",
+    },
+    Language.ES: {
+        ReferralType.SECOND_OPINION: "su identificación, su tarjeta del seguro y sus resultados y reportes anteriores",
+        ReferralType.FOLLOW_UP: "su identificación, su tarjeta del seguro y sus papeles de alta del hospital",
+        None: "su identificación con foto y su tarjeta del seguro",
+    },
+}
+# The words a reply needs when the record has nothing better: (English, Spanish as spoken).
+_FALLBACKS = {
+    "payer": ("your insurance", "su seguro"),
+    "submitted_date": ("recently", "recientemente"),
+    "when": ("your last visit", "su última visita"),
+}
 
 
-def status_replies(referral: Referral, clinic: Clinic, now: datetime, *, spoken: bool = False) -> list[Reply]:
-    """The replies for this referral; `spoken` words dates and times for a call."""
+def what_to_bring(referral: Referral, language: str = Language.EN, *, spoken: bool = False) -> str:
+    """What the patient brings, by referral type (the specialist's own prep is separate)."""
+    words = _BRING[language_of(language)]
+    return _spelled(words.get(referral.type, words[None]), language, spoken=spoken)
+
+
+def _spelled(text: str, language: str, *, spoken: bool) -> str:
+    """Spanish for a text loses the accents GSM-7 lacks; the voice keeps them."""
+    return text if spoken or language_of(language) != Language.ES else sms_spelling(text)
+
+
+def _fallback(what: str, language: str, *, spoken: bool) -> str:
+    english, spanish = _FALLBACKS[what]
+    return _spelled(spanish, language, spoken=spoken) if language_of(language) == Language.ES else english
+
+
+def status_replies(
+    referral: Referral, clinic: Clinic, now: datetime, *, spoken: bool = False, language: str = Language.EN
+) -> list[Reply]:
+    """The replies for this referral; `spoken` words dates and times for a call, `language` for the patient."""
     specialist = referral.specialist
     tz = clinic.timezone
-    when_text, day_text = (format_when_spoken, format_day_spoken) if spoken else (format_when, format_day)
+    lang = language_of(language)
+
+    def when_text(moment: datetime) -> str:
+        return format_when_spoken(moment, tz, lang) if spoken else format_when(moment, tz, lang)
+
+    def day_text(day: date) -> str:
+        return format_day_spoken(day, lang) if spoken else format_day(day, lang)
+
     base = {
         "specialist": specialist.name,
-        "specialty": specialist.specialty,
+        "specialty": specialty_name(specialist.specialty, lang, spoken=spoken),
         "facility": specialist.facility,
         "specialist_phone": pretty(specialist.phone),
         "clinic_phone": pretty(clinic.sms_number),
-        "referral_kind": referral_kind(referral),
-        "bring": what_to_bring(referral),
+        "referral_kind": referral_kind(referral, lang),
+        "bring": what_to_bring(referral, lang, spoken=spoken),
     }
     appointment = referral.current_appointment
-    when = {"when": when_text(appointment.start_at, tz)} if appointment else {"when": "your last visit"}
+    when = {"when": when_text(appointment.start_at) if appointment else _fallback("when", lang, spoken=spoken)}
     status = referral.status
 
     if status == ReferralStatus.RECEIVED:
@@ -88,16 +107,12 @@ def status_replies(referral: Referral, clinic: Clinic, now: datetime, *, spoken:
             return [Reply("utter_status_received_emergency", base)]
         return [Reply("utter_status_received", base | {"received_date": day_text(referral.received_on)})]
     if status == ReferralStatus.AUTHORIZATION_PENDING:
-        payer = referral.patient.insurance_payer or "your insurance"
+        payer = referral.patient.insurance_payer or _fallback("payer", lang, spoken=spoken)
         if referral.authorization_status == AuthorizationStatus.DENIED:
             return [Reply("utter_status_authorization_denied", base | {"payer": payer})]
         submitted = referral.authorization_submitted_on
-        return [
-            Reply(
-                "utter_status_authorization_pending",
-                base | {"payer": payer, "submitted_date": day_text(submitted) if submitted else "recently"},
-            )
-        ]
+        submitted_date = day_text(submitted) if submitted else _fallback("submitted_date", lang, spoken=spoken)
+        return [Reply("utter_status_authorization_pending", base | {"payer": payer, "submitted_date": submitted_date})]
     if status == ReferralStatus.READY_TO_SCHEDULE:
         return [Reply("utter_status_ready_to_schedule", base)]
     if status == ReferralStatus.SCHEDULED and appointment is not None and appointment.start_at >= now:

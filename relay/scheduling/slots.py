@@ -6,9 +6,10 @@ slots, each as long as the EHR says. Busy published slots are never offered,
 and a specialist with any published slot at all gets no slots from weekly
 hours: mixing the two would offer times the EHR never opened.
 
-The core (`open_slots`, `nearest_open_slots`, `slot_block`, `slot_minutes`) is
-pure so property tests can hammer it; `offer_slots` loads the specialist's
-hours, published slots and taken slots and calls it.
+The core (`open_slots`, `nearest_open_slots`, `first_open_slots`, `slot_block`,
+`slot_minutes`) is pure so property tests can hammer it; `offer_slots` and
+`soonest_slots` load the specialist's hours, published slots and taken slots
+and call it.
 
 Slots are laid out per day in local wall-clock time (start, start + slot, ...
 while the slot still ends inside the block) and only then turned into
@@ -128,6 +129,29 @@ def nearest_open_slots(
     return sorted(sorted(free, key=lambda slot: (distance(slot), slot))[: max(limit, 0)])
 
 
+def first_open_slots(
+    *,
+    blocks: list[Block],
+    taken: set[datetime],
+    now: datetime,
+    tz: str,
+    limit: int = 3,
+    min_lead: timedelta = MIN_LEAD,
+    horizon: timedelta = ALTERNATIVES_HORIZON,
+    published: Published | None = None,
+) -> list[datetime]:
+    """The `limit` earliest free slots from now + `min_lead` on, up to `horizon` ahead, in time order.
+
+    The same grid, lead time and taken slots as every offer: only the window is
+    "from now on". `published`, when given, is the grid instead of `blocks`.
+    """
+    require_aware(now, "now")
+    soonest = TimeWindow(start=now, end=now + horizon, preferred=None, label="", asap=True)
+    return open_slots(
+        blocks=blocks, taken=taken, window=soonest, now=now, tz=tz, limit=limit, min_lead=min_lead, published=published
+    )
+
+
 def slot_block(*, blocks: list[Block], start_at: datetime, tz: str) -> Block | None:
     """The block whose grid has a slot starting at `start_at`, if any.
 
@@ -210,15 +234,31 @@ def load_taken(session: Session, *, specialist_id: int, since: datetime) -> set[
     return set(rows)
 
 
+@dataclass(frozen=True)
+class _Calendar:
+    """One specialist's grid and what is taken in it, as the pure core takes them."""
+
+    blocks: list[Block]
+    published: Published | None
+    taken: set[datetime]
+
+
+def _load_calendar(session: Session, *, specialist_id: int, now: datetime) -> _Calendar:
+    # A day back covers any slot still ahead of now + lead, whatever the zone.
+    since = now - timedelta(days=1)
+    return _Calendar(
+        blocks=load_blocks(session, specialist_id=specialist_id),
+        published=load_published(session, specialist_id=specialist_id, since=since),
+        taken=load_taken(session, specialist_id=specialist_id, since=since),
+    )
+
+
 def offer_slots(
     session: Session, *, specialist_id: int, window: TimeWindow, now: datetime, tz: str, limit: int = 3
 ) -> SlotOffer:
     """Slots to offer for the window; failing that, the nearest ones (in_window=False)."""
-    # A day back covers any slot still ahead of now + lead, whatever the zone.
-    since = now - timedelta(days=1)
-    blocks = load_blocks(session, specialist_id=specialist_id)
-    published = load_published(session, specialist_id=specialist_id, since=since)
-    taken = load_taken(session, specialist_id=specialist_id, since=since)
+    calendar = _load_calendar(session, specialist_id=specialist_id, now=now)
+    blocks, published, taken = calendar.blocks, calendar.published, calendar.taken
     found = open_slots(blocks=blocks, published=published, taken=taken, window=window, now=now, tz=tz, limit=limit)
     if found:
         return SlotOffer(slots=found, in_window=True)
@@ -226,6 +266,14 @@ def offer_slots(
         blocks=blocks, published=published, taken=taken, window=window, now=now, tz=tz, limit=limit
     )
     return SlotOffer(slots=nearest, in_window=False)
+
+
+def soonest_slots(session: Session, *, specialist_id: int, now: datetime, tz: str, limit: int = 3) -> list[datetime]:
+    """The specialist's `limit` earliest open slots: for a patient who named no time, or asked for the soonest."""
+    calendar = _load_calendar(session, specialist_id=specialist_id, now=now)
+    return first_open_slots(
+        blocks=calendar.blocks, published=calendar.published, taken=calendar.taken, now=now, tz=tz, limit=limit
+    )
 
 
 # --- the grid ----------------------------------------------------------------

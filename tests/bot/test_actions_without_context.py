@@ -28,7 +28,7 @@ from tests.bot.test_referral_status_conversation import JAMES, UNKNOWN
 from tests.support import demo_moment
 
 CLINIC_PHONE = "(312) 555-0100"
-CANCEL_FINISHED = [SlotSet("cancel_confirmation", None), SlotSet("booking_referral", None)]
+CANCEL_FINISHED = [SlotSet(slot, None) for slot in ("cancel_confirmation", "booking_referral", "next_request")]
 
 
 def _tracker(sender_id: str, **slots: Any) -> Tracker:

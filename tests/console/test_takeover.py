@@ -162,6 +162,22 @@ def test_the_card_of_a_verified_patient_with_an_appointment_and_offered_slots(co
     assert "Asked for a person" in card and "Normal priority" in card and "10 min" in card
     assert "memory is not available" not in card
     assert fake_rasa.asked == [f"/conversations/{_public_id(JAMES)}/tracker"]
+    assert "Conversation held in" not in card  # the bot's memory names no language
+
+
+def test_the_card_says_which_language_the_bot_was_speaking(console, account, clock, fake_rasa):
+    """James's record says English; he wrote in Spanish, so the bot answered in Spanish: staff reply in it."""
+    _say(JAMES, clock, "hola, quiero hablar con una persona", minutes_ago=3)
+    handoff_id = _handoff(JAMES, clock)
+    fake_rasa.trackers[_public_id(JAMES)] = {
+        "sender_id": _public_id(JAMES),
+        "slots": {"language": "es"},
+        "events": [_user_event("hola, quiero hablar con una persona", "request_human", 0.97)],
+    }
+    sign_in(console, account, clock)
+    card = _summary(_takeover(console, handoff_id))
+    held = card[card.index("Conversation held in") :]
+    assert held.index("Spanish") < held.index("</dd>")
 
 
 @pytest.mark.usefixtures("rasa_stopped")

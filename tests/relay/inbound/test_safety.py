@@ -131,3 +131,61 @@ def test_replies_are_gsm_and_at_most_two_segments(category):
 def test_the_replies_name_the_right_numbers():
     assert "911" in safety.MEDICAL_REPLY
     assert "988" in safety.MENTAL_HEALTH_REPLY and "911" in safety.MENTAL_HEALTH_REPLY
+
+
+# --- Spanish, as patients text it: with or without accents -----------------------------------
+
+MEDICAL_ES = [
+    "me duele el pecho",
+    "tengo dolor de pecho y me falta el aire",
+    "Dolor en el pecho",
+    "no puedo respirar",
+    "mi mama tiene la cara caida, creo que es un derrame cerebral",
+    "creo que es un ataque al corazón",
+    "se desmayó en la cocina",
+    "perdió el conocimiento",
+    "no para de sangrar",
+    "me tomé todas las pastillas",
+    "está vomitando sangre",
+]
+MENTAL_HEALTH_ES = [
+    "quiero matarme",
+    "ya no quiero vivir",
+    "pienso en quitarme la vida",
+    "me quiero morir",
+    "estarían mejor sin mí",
+]
+NOT_EMERGENCIES_ES = [
+    "cuando es mi cita",
+    "ya no me duele el pecho",  # resolved
+    "no tengo dolor de pecho",
+    "el doctor no responde mis mensajes",
+    "el tráfico me va a matar de aburrimiento",
+    "quiero cambiar mi cita para el martes",
+    "no puedo ir el lunes",
+]
+
+
+@pytest.mark.parametrize("text", MEDICAL_ES)
+def test_spanish_medical_emergencies_are_caught(text):
+    assert safety.match(text) == "medical"
+
+
+@pytest.mark.parametrize("text", MENTAL_HEALTH_ES)
+def test_spanish_mental_health_crises_are_caught(text):
+    assert safety.match(text) == "mental_health"
+
+
+@pytest.mark.parametrize("text", NOT_EMERGENCIES_ES)
+def test_ordinary_spanish_messages_are_left_to_the_bot(text):
+    assert safety.match(text) is None
+
+
+@pytest.mark.parametrize("category", ["medical", "mental_health"])
+def test_the_spanish_replies_are_gsm_two_segments_and_name_the_numbers(category):
+    from relay.language.gsm import is_gsm7, segments
+
+    text = safety.reply(category, "es")
+    assert is_gsm7(text) and segments(text) <= 2
+    assert "911" in text and ("988" in text) == (category == "mental_health")
+    assert safety.reply(category, "en") == safety.REPLIES[category]

@@ -53,3 +53,24 @@ def test_the_answer_is_in_the_patients_language_once_written():
     assert answer_in(faq, "es") == "Yes: RiversideGuest."  # no Spanish yet: English rather than nothing
     faq.answer_es = "Si: RiversideGuest."
     assert answer_in(faq, "es") == "Si: RiversideGuest." and answer_in(faq, "en") == "Yes: RiversideGuest."
+
+
+def _spanish(db_session, *, selector: float, intent: float, language: str = "es"):
+    faq = answer_for(
+        db_session,
+        message="donde me puedo estacionar",
+        selected_key="parking",
+        selector_confidence=selector,
+        language=language,
+        intent_confidence=intent,
+    )
+    return faq.key if faq else None
+
+
+def test_in_spanish_the_models_topic_is_trusted_only_when_both_classifiers_are_sure(db_session):
+    """The stored wording is English, so a Spanish question shares none of it: the model's topic counts alone,
+    and only when the selector and the intent classifier are both confident."""
+    assert _spanish(db_session, selector=0.99, intent=0.95) == "parking"
+    assert _spanish(db_session, selector=0.99, intent=0.6) is None  # perhaps a medical question
+    assert _spanish(db_session, selector=0.8, intent=0.95) is None
+    assert _spanish(db_session, selector=0.99, intent=0.95, language="en") is None  # English needs wording support

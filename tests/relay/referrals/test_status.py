@@ -27,6 +27,11 @@ def _responses() -> dict[str, list[dict]]:
 RESPONSES = _responses()
 
 
+def _language(variation: dict) -> str:
+    conditions = variation.get("condition") or []
+    return "es" if any(c.get("name") == "language" and c.get("value") == "es" for c in conditions) else "en"
+
+
 @pytest.mark.parametrize("referral_type", [t.value for t in ReferralType])
 @pytest.mark.parametrize("status", [s.value for s in ReferralStatus])
 @pytest.mark.parametrize("upcoming", [True, False])
@@ -37,27 +42,32 @@ def test_each_type_and_status_gets_a_complete_private_reply(db_session, referral
     appointment.start_at = utcnow() + (timedelta(days=3) if upcoming else -timedelta(days=3))
     db_session.flush()
 
-    replies = status_replies(referral, get_clinic(db_session), utcnow())
+    clinic = get_clinic(db_session)
+    replies = status_replies(referral, clinic, utcnow())
     assert replies
-    texts = []
     for reply in replies:
         assert reply.response in RESPONSES, f"{reply.response} is not in the domain"
         for variation in RESPONSES[reply.response]:
+            # Each variation gets the values its own language and channel are written with.
+            voice = variation.get("channel") == "voice"
+            words = status_replies(referral, clinic, utcnow(), spoken=voice, language=_language(variation))
+            variables = next(r.variables for r in words if r.response == reply.response)
             needed = set(re.findall(r"{(\w+)}", variation["text"]))
-            assert needed <= set(reply.variables), f"{reply.response} needs {needed - set(reply.variables)}"
-            texts.append(variation["text"].format(**reply.variables))
-    for text in texts:
-        assert referral.reason not in text and "angina" not in text.lower()
-        assert is_gsm7(text), text
+            assert needed <= set(variables), f"{reply.response} needs {needed - set(variables)}"
+            text = variation["text"].format(**variables)
+            assert referral.reason not in text and "angina" not in text.lower()
+            if not voice:  # spoken lines are not SMS: they keep their accents
+                assert is_gsm7(text), text
     # The first variation is the text message; the webhook joins replies into one SMS.
     sms = "\n\n".join(RESPONSES[r.response][0]["text"].format(**r.variables) for r in replies)
     assert segments(sms) <= 2, sms
 
 
-def test_every_domain_response_is_gsm7():
+def test_every_domain_text_response_is_gsm7():
     for name, variations in RESPONSES.items():
         for variation in variations:
-            assert is_gsm7(variation["text"]), f"{name}: {variation['text']!r}"
+            if variation.get("channel") != "voice":  # a call's words are spoken, never sent as SMS
+                assert is_gsm7(variation["text"]), f"{name}: {variation['text']!r}"
 
 
 def test_on_a_call_dates_are_spoken(db_session):
@@ -68,3 +78,39 @@ def test_on_a_call_dates_are_spoken(db_session):
     spoken = status_replies(referral, clinic, utcnow(), spoken=True)[0].variables["when"]
     assert spoken == format_when_spoken(referral.current_appointment.start_at, clinic.timezone)
     assert " A M" in spoken or " P M" in spoken
+
+
+def test_in_spanish_the_words_around_the_facts_are_spanish(db_session):
+    from relay.language.spoken import format_when_spoken
+    from relay.language.timefmt import format_when
+
+    referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
+    clinic = get_clinic(db_session)
+    start = referral.current_appointment.start_at
+
+    texted = status_replies(referral, clinic, utcnow(), language="es")[0].variables
+    assert texted["when"] == format_when(start, clinic.timezone, "es")
+    assert texted["specialty"] == "cardiologia"
+    assert texted["referral_kind"] == "referido de Dr. Helen Moore"
+    assert texted["bring"] == "su identificacion con foto y su tarjeta del seguro"
+    assert all(is_gsm7(value) for value in texted.values())
+
+    spoken = status_replies(referral, clinic, utcnow(), spoken=True, language="es")[0].variables
+    assert spoken["when"] == format_when_spoken(start, clinic.timezone, "es")
+    assert spoken["when"].startswith("el ")
+    assert (spoken["specialty"], spoken["bring"]) == (
+        "cardiología",
+        "su identificación con foto y su tarjeta del seguro",
+    )
+
+    english = status_replies(referral, clinic, utcnow())[0].variables
+    assert (english["specialty"], english["bring"]) == ("cardiology", "your photo ID and insurance card")
+
+
+def test_in_spanish_the_fallbacks_are_spanish(db_session):
+    referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2003")).one()  # authorization pending
+    referral.authorization_submitted_on = None
+    referral.patient.insurance_payer = None
+    db_session.flush()
+    variables = status_replies(referral, get_clinic(db_session), utcnow(), language="es")[0].variables
+    assert (variables["payer"], variables["submitted_date"]) == ("su seguro", "recientemente")

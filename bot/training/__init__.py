@@ -1,0 +1,1 @@
+"""Training data that is generated rather than written (see form_rules)."""
