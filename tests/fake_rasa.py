@@ -1,29 +1,38 @@
 """A fake of Rasa's HTTP API as far as the console uses it (GET /conversations/{sender}/tracker) and as far as
-the webhooks' timing needs it (POST /webhooks/{channel}/webhook, answering "you said: ..." after a chosen
-delay), and the `fake_rasa` fixture pointing the app at it. Rasa itself is the real one wherever a test
-claims the bot works."""
+the webhooks' own logic needs it (POST /webhooks/{channel}/webhook: every request kept, answered after a
+chosen delay with what the test says, "you said: ..." by default), and the `fake_rasa` fixture pointing the
+app at it. Rasa itself is the real one wherever a test claims the bot works."""
 
 import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from relay.core.settings import get_settings
 
+Answer = Callable[[dict], list[dict]]
+
+
+def you_said(body: dict) -> list[dict]:
+    return [{"recipient_id": body.get("sender", ""), "text": f"you said: {body.get('message', '')}"}]
+
 
 class FakeRasa:
-    """Rasa's HTTP API as far as the console uses it: GET /conversations/{sender}/tracker."""
+    """Rasa's HTTP API: GET /conversations/{sender}/tracker, POST /webhooks/{channel}/webhook."""
 
     def __init__(self) -> None:
         self.trackers: dict[str, dict] = {}
         self.asked: list[str] = []
-        # Seconds to wait before answering a message, by its text (0 for others).
+        # Messages: every request (path and JSON body); seconds to wait before answering, by text;
+        # one-off answers, first in first out; then `answer` for the rest.
+        self.received: list[dict] = []
         self.delays: dict[str, float] = {}
-        self.heard: list[str] = []
+        self.replies: list[Answer] = []
+        self.answer: Answer = you_said
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,10 +51,11 @@ class FakeRasa:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                message = json.loads(self.rfile.read(length) or b"{}").get("message", "")
-                fake.heard.append(message)
-                time.sleep(fake.delays.get(message, 0.0))
-                payload = json.dumps([{"recipient_id": "x", "text": f"you said: {message}"}]).encode()
+                body = json.loads(self.rfile.read(length) or b"{}")
+                fake.received.append({"path": self.path, **body})
+                time.sleep(fake.delays.get(body.get("message", ""), 0.0))
+                answer = fake.replies.pop(0) if fake.replies else fake.answer
+                payload = json.dumps(answer(body)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -59,6 +69,14 @@ class FakeRasa:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+    @property
+    def messages(self) -> list[str]:
+        return [request.get("message", "") for request in self.received]
+
+    @property
+    def metadata(self) -> list[dict]:
+        return [request.get("metadata") or {} for request in self.received]
 
     @property
     def url(self) -> str:

@@ -75,7 +75,7 @@ def test_a_later_message_is_answered_after_the_slow_one_never_before_it(short_de
 
     first = threading.Thread(target=text, args=("first question",))
     first.start()
-    while "first question" not in fake_rasa.heard:  # the first turn is with Rasa
+    while "first question" not in fake_rasa.messages:  # the first turn is with Rasa
         time.sleep(0.01)
     text("second question")  # Rasa would answer this one at once
     first.join()
@@ -85,7 +85,7 @@ def test_a_later_message_is_answered_after_the_slow_one_never_before_it(short_de
         delivered = [m["body"] for m in _wait_for_sent(fake_twilio, 2)]
     assert answers["first question"] == []
     assert delivered == ["you said: first question", "you said: second question"]
-    assert fake_rasa.heard == ["first question", "second question"]  # Rasa got the second only after
+    assert fake_rasa.messages == ["first question", "second question"]  # Rasa got the second only after
 
 
 def test_the_webhook_answers_empty_for_a_slow_turn_even_when_the_reply_cannot_be_sent(short_deadline, api_client):

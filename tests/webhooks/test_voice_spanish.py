@@ -7,19 +7,14 @@ Rasa stands in for the bot's change_language path (it stores the language on the
 action does) so the webhook's side of the switch is checked without the model.
 """
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from sqlalchemy import select
 
 from relay.core.db import session_scope
-from relay.core.settings import get_settings
 from relay.messaging.handoffs import open_handoff
 from relay.models import Call, CallTurn, Conversation, Message, Patient
 from relay.records import conversations
+from tests.fake_rasa import FakeRasa
 from tests.webhooks.voice_helpers import Caller, Twiml
 
 JAMES = "+13125550145"  # demo patient, language en
@@ -45,68 +40,24 @@ def _set_record_language(sender: str, language: str) -> None:
             conversation.patient.language = language
 
 
-class FakeVoiceRasa:
-    """Rasa's `voice` channel webhook as far as the call needs it: keeps every request, answers
-    a request for a language as the bot's change_language path does, and anything else with a
-    question in the language the metadata names (or what a test queues in `replies`)."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.replies: list[Callable[[dict], list[dict]]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.received.append({"path": self.path, **body})
-                payload = json.dumps(fake.answer(body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def answer(self, body: dict) -> list[dict]:
-        if self.replies:
-            return self.replies.pop(0)(body)
-        if body["message"] == "español":
-            _set_record_language(body["sender"], "es")
-            return [{"recipient_id": body["sender"], "text": BOT_SWITCHED_ES}]
-        if body["message"] == "English":
-            _set_record_language(body["sender"], "en")
-            return [{"recipient_id": body["sender"], "text": BOT_SWITCHED_EN}]
-        language = (body.get("metadata") or {}).get("language", "en")
-        return [{"recipient_id": body["sender"], "text": BOT_ASKS_DOB[language]}]
-
-    @property
-    def messages(self) -> list[str]:
-        return [request["message"] for request in self.received]
-
-    @property
-    def metadata(self) -> list[dict]:
-        return [request["metadata"] for request in self.received]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def as_the_bot_would(body: dict) -> list[dict]:
+    """Rasa's `voice` channel as far as the call needs it: a request for a language answered as the bot's
+    change_language path answers it (storing it on the record), anything else with a question in the
+    language the metadata names. Tests queue other answers in `replies`."""
+    if body["message"] == "español":
+        _set_record_language(body["sender"], "es")
+        return [{"recipient_id": body["sender"], "text": BOT_SWITCHED_ES}]
+    if body["message"] == "English":
+        _set_record_language(body["sender"], "en")
+        return [{"recipient_id": body["sender"], "text": BOT_SWITCHED_EN}]
+    language = (body.get("metadata") or {}).get("language", "en")
+    return [{"recipient_id": body["sender"], "text": BOT_ASKS_DOB[language]}]
 
 
 @pytest.fixture
-def voice_rasa(monkeypatch) -> Iterator[FakeVoiceRasa]:
-    fake = FakeVoiceRasa()
-    monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{fake.server.server_port}")
-    get_settings.cache_clear()
-    yield fake
-    fake.stop()
-    get_settings.cache_clear()
+def voice_rasa(fake_rasa: FakeRasa) -> FakeRasa:
+    fake_rasa.answer = as_the_bot_would
+    return fake_rasa
 
 
 @pytest.fixture
