@@ -45,6 +45,13 @@ RASA_DOWN_REPLY = (
     "Sorry, I can't answer right now. A team member will follow up with you soon. For emergencies call 911."
 )
 HANDOFF_ACK_REPLY = "Thanks, a member of our team will reply here soon."
+# The same in Spanish, GSM-7 spelling (docs/spanish.md): for a patient whose record says Spanish or who
+# writes in Spanish, as the bot would answer them.
+RASA_DOWN_REPLY_ES = (
+    "Disculpe, no puedo responder en este momento. Alguien de nuestro equipo le contestara pronto. "
+    "En una emergencia, llame al 911."
+)
+HANDOFF_ACK_REPLY_ES = "Gracias, alguien de nuestro equipo le respondera por aqui pronto."
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,8 @@ def handle_inbound(
             rasa_failed = False
         except rasa_client.RasaUnavailable as exc:
             log.warning("rasa unavailable (%s) for conversation=%s", exc, sender)
-            texts, rasa_failed = [RASA_DOWN_REPLY], True
+            spanish = detect_language(body, current=record_language) is Language.ES
+            texts, rasa_failed = [RASA_DOWN_REPLY_ES if spanish else RASA_DOWN_REPLY], True
 
         reply = "\n\n".join(texts)
         with session_scope() as session:
@@ -168,8 +176,7 @@ def _before_rasa(
         log.warning(
             "emergency (%s) in conversation=%s: urgent handoff %s", category, conversation.public_id, handoff.id
         )
-        record_language = language_of(conversation.patient.language if conversation.patient else None)
-        return [safety.reply(category, detect_language(body, current=record_language))]
+        return [safety.reply(category, _message_language(conversation, body))]
 
     held_by_staff = open_handoff_for(session, conversation=conversation)
     if held_by_staff is None:
@@ -177,11 +184,19 @@ def _before_rasa(
     # Staff have the conversation: store the message for them and keep the bot out.
     if not acknowledge(session, handoff=held_by_staff, now=now):
         return []
-    reply = HANDOFF_ACK_REPLY
+    spanish = _message_language(conversation, body) is Language.ES
+    reply = HANDOFF_ACK_REPLY_ES if spanish else HANDOFF_ACK_REPLY
     clinic = get_clinic(session)
     if not _clinic_open(clinic, now):
-        reply += f" Our team is available {clinic_hours.display(clinic)}."
+        hours = clinic_hours.display(clinic)
+        reply += f" Nuestro horario: {hours}." if spanish else f" Our team is available {hours}."
     return [reply]
+
+
+def _message_language(conversation: Conversation, body: str) -> Language:
+    """The language to answer this message in: the one it is clearly written in, else the record's."""
+    record_language = language_of(conversation.patient.language if conversation.patient else None)
+    return detect_language(body, current=record_language)
 
 
 def _keyword_replies(

@@ -4,9 +4,10 @@ Patients' texts are short ("si", "ok", "3/9/72", "cuando es mi cita"), often
 without accents and sometimes mixed ("quiero cancelar mi appointment"). A
 statistical language identifier needs more text than that and guesses on
 "ok"; what tells English from Spanish here are the small words each language
-cannot do without. So this counts marker words of each language and answers
-only when one side clearly wins; otherwise None, and the conversation keeps
-the language it had (the record's, or the one the patient last wrote in).
+cannot do without. So this counts marker words of each language, and the
+conversation changes language only when the other one clearly wins; otherwise
+it keeps the language it had (the record's, or the one the patient last wrote
+in).
 """
 
 import re

@@ -123,3 +123,26 @@ def test_unreadable_clinic_hours_are_given_rather_than_guessed(api_client):
     _open_handoff()
     with time_machine.travel(WEDNESDAY_MORNING, tick=True):
         assert _send(api_client, "hello?") == [f"{HANDOFF_ACK_REPLY} Our team is available By appointment."]
+
+
+MARIA = "+13125550154"  # her record says Spanish
+
+
+def test_spanish_speakers_get_the_fallbacks_and_the_acknowledgement_in_spanish(api_client):
+    """Rasa down, then staff holding the conversation: Maria (record es) and James writing Spanish are answered
+    in Spanish, as the bot would answer them; emergencies too."""
+    from relay.inbound.safety import reply
+    from relay.inbound.turns import HANDOFF_ACK_REPLY_ES, RASA_DOWN_REPLY_ES
+    from relay.language.gsm import is_gsm7
+
+    maria = post_sms(api_client, from_phone=MARIA, body="cita?")
+    assert twiml_messages(maria) == [RASA_DOWN_REPLY_ES]
+    with time_machine.travel(SATURDAY_EVENING, tick=True):
+        [ack] = twiml_messages(post_sms(api_client, from_phone=MARIA, body="hola?"))
+    assert ack.startswith(HANDOFF_ACK_REPLY_ES) and "Nuestro horario: Mon-Fri 8:00 AM - 5:00 PM." in ack
+    assert twiml_messages(post_sms(api_client, from_phone=MARIA, body="me duele el pecho")) == [reply("medical", "es")]
+
+    assert _send(api_client, "hola, cuando es mi cita?") == [RASA_DOWN_REPLY_ES]  # James writes Spanish
+    assert _send(api_client, "hello, is anyone there?")[0].startswith(HANDOFF_ACK_REPLY)  # ... then English
+    for text in (RASA_DOWN_REPLY_ES, HANDOFF_ACK_REPLY_ES):
+        assert is_gsm7(text)

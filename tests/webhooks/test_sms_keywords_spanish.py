@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from relay.core.db import session_scope
-from relay.inbound.turns import RASA_DOWN_REPLY
+from relay.inbound.turns import RASA_DOWN_REPLY_ES
 from relay.language.gsm import is_gsm7, segments
 from relay.messaging.handoffs import open_handoff
 from relay.records import conversations
@@ -59,7 +59,7 @@ def test_cancelar_alone_also_says_how_to_cancel_an_appointment(api_client):
 
 @pytest.mark.parametrize("body", ["cancelar mi cita", "Quiero cancelar", "alto ahi", "dar de baja", "parar por favor"])
 def test_sentences_with_spanish_keywords_in_them_go_to_the_bot(api_client, body):
-    assert reply(api_client, MARIA, body) == [RASA_DOWN_REPLY]
+    assert reply(api_client, MARIA, body) == [RASA_DOWN_REPLY_ES]  # the bot's turn (here Rasa is down)
     assert ledger(MARIA) == [] and consent_flag(MARIA) is True
 
 
