@@ -1,8 +1,8 @@
 """Conversations as a table: what the patient says, what the reply must (and must not) say, and what
-must be true in the database afterwards. The test modules list them; `run` drives one through the
+must be true in the database afterwards. The test modules list them and drive each (`replies`, `answers`) through the
 real webhook, the trained model and the action server."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -55,41 +55,36 @@ def talk(title: str, phone: str, *turns: Turn, then: tuple[Callable[[], None], .
     return Talk(title, phone, tuple(turns), then)
 
 
-def run(conversation: Talk, texter) -> None:
-    """A conversation by text: each turn is one SMS through the webhook."""
+def replies(conversation: Talk, texter) -> Iterator[tuple[Turn, str]]:
+    """A conversation by text: each turn is one SMS through the webhook; yields the turn and the reply."""
     patient = texter(conversation.phone)
-    for n, step in enumerate(conversation.turns, start=1):
-        _check(conversation, n, step, patient.send(step.says))
-    for check in conversation.then:
-        check()
+    for step in conversation.turns:
+        yield step, patient.send(step.says)
 
 
-def run_call(conversation: Talk, caller) -> None:
-    """A conversation by voice: the call arrives, then each turn is what the caller says or presses."""
+def answers(conversation: Talk, caller) -> Iterator[tuple[Turn, str, str]]:
+    """A conversation by voice: the call arrives, then each turn is what the caller says or presses; yields the
+    turn, what the caller heard and the TwiML document."""
     phone = caller(conversation.phone)
-    for n, step in enumerate(conversation.turns, start=1):
+    for step in conversation.turns:
         if step.how == "ring":
             answer = phone.dial_in()
         elif step.how == "press":
             answer = phone.press(step.says)
         else:
             answer = phone.say(step.says)
-        _check(conversation, n, step, answer.said)
-        for wanted in step.twiml_has:
-            assert wanted in answer.xml, f"{conversation.title}, turn {n}: no {wanted!r} in {answer.xml}"
-    for check in conversation.then:
-        check()
+        yield step, answer.said, answer.xml
 
 
-def _check(conversation: Talk, n: int, step: Turn, reply: str) -> None:
-    where = f"{conversation.title}, turn {n} ({step.says!r}) got {reply!r}"
+def misses(step: Turn, reply: str, twiml: str = "") -> list[str]:
+    """What the reply lacks or says against the turn's expectations (empty: the turn went as it must)."""
     lowered = reply.lower()
-    for wanted in step.has:
-        assert wanted.lower() in lowered, f"{where}: missing {wanted!r}"
-    for unwanted in step.lacks:
-        assert unwanted.lower() not in lowered, f"{where}: should not say {unwanted!r}"
-    if step.any_of:
-        assert any(option.lower() in lowered for option in step.any_of), f"{where}: none of {step.any_of}"
+    found = [f"missing {wanted!r}" for wanted in step.has if wanted.lower() not in lowered]
+    found += [f"should not say {unwanted!r}" for unwanted in step.lacks if unwanted.lower() in lowered]
+    if step.any_of and not any(option.lower() in lowered for option in step.any_of):
+        found.append(f"none of {step.any_of}")
+    found += [f"no {wanted!r} in the TwiML" for wanted in step.twiml_has if wanted not in twiml]
+    return found
 
 
 # --- database checks ----------------------------------------------------------------------

@@ -5,12 +5,13 @@ before the date of birth, choices by name, soonest slots, medical questions, and
 import pytest
 
 from tests.bot.conversations import (
+    answers,
     appointment_is,
     handoff_reasons_are,
+    misses,
     patient_language_is,
     press,
     ring,
-    run_call,
     say,
     talk,
 )
@@ -114,4 +115,9 @@ def caller(api_client, rasa_stack, fresh_demo):
 
 @pytest.mark.parametrize("conversation", CALLS, ids=str)
 def test_call(conversation, caller):
-    run_call(conversation, caller)
+    for step, heard, twiml in answers(conversation, caller):
+        assert not misses(step, heard, twiml), (
+            f"{conversation}: {step.says!r} got {heard!r}: {misses(step, heard, twiml)}"
+        )
+    for check in conversation.then:
+        check()

@@ -9,7 +9,7 @@ schedule, DOB 2/17/1991), Emily (cardiology, DOB 8/14/1949).
 
 import pytest
 
-from tests.bot.conversations import appointment_is, handoff_reasons_are, run, talk, turn
+from tests.bot.conversations import appointment_is, handoff_reasons_are, misses, replies, talk, turn
 from tests.bot.test_referral_status_conversation import AISHA, EMILY, JAMES, KEVIN
 
 pytestmark = pytest.mark.rasa
@@ -251,4 +251,7 @@ CONVERSATIONS = [
 
 @pytest.mark.parametrize("conversation", CONVERSATIONS, ids=str)
 def test_conversation(conversation, texter):
-    run(conversation, texter)
+    for step, reply in replies(conversation, texter):
+        assert not misses(step, reply), f"{conversation}: {step.says!r} got {reply!r}: {misses(step, reply)}"
+    for check in conversation.then:
+        check()

@@ -13,7 +13,15 @@ from relay.core.db import session_scope
 from relay.language.spanish import sms_spelling
 from relay.language.timefmt import format_when
 from relay.models import Faq
-from tests.bot.conversations import appointment_is, handoff_reasons_are, patient_language_is, run, talk, turn
+from tests.bot.conversations import (
+    appointment_is,
+    handoff_reasons_are,
+    misses,
+    patient_language_is,
+    replies,
+    talk,
+    turn,
+)
 from tests.bot.test_referral_status_conversation import JAMES, MARIA
 from tests.support import demo_moment
 
@@ -143,7 +151,10 @@ def spanish_faq_answers(fresh_demo):
 
 @pytest.mark.parametrize("conversation", CONVERSATIONS, ids=str)
 def test_conversation(conversation, texter, spanish_faq_answers):
-    run(conversation, texter)
+    for step, reply in replies(conversation, texter):
+        assert not misses(step, reply), f"{conversation}: {step.says!r} got {reply!r}: {misses(step, reply)}"
+    for check in conversation.then:
+        check()
 
 
 def test_the_date_is_written_the_spanish_way(texter):

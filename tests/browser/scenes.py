@@ -110,13 +110,17 @@ def _user_event(text: str, intent: str, confidence: float) -> dict:
 
 
 def remember(fake_rasa: FakeRasa, clock: Clock) -> list:
-    """What the bot's tracker holds for James: two offered times and what it understood."""
+    """What the bot's tracker holds for James: two offered times, what it understood, and the language it spoke."""
     with session_scope() as session:
         public_id = session.scalars(select(Conversation.public_id).filter_by(phone=JAMES)).one()
     offered = [clock.now + timedelta(days=3, hours=-2), clock.now + timedelta(days=4, hours=-3)]
     fake_rasa.trackers[public_id] = {
         "sender_id": public_id,
-        "slots": {"offered_slots": [moment.isoformat() for moment in offered], "booking_referral": "RF-2001"},
+        "slots": {
+            "offered_slots": [moment.isoformat() for moment in offered],
+            "booking_referral": "RF-2001",
+            "language": "es",  # he wrote in Spanish: staff answer in it
+        },
         "events": [
             _user_event("when is my appointment", "ask_appointment", 0.97),
             _user_event("can I move it to a morning", "reschedule_appointment", 0.88),

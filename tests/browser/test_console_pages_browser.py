@@ -81,6 +81,9 @@ def test_the_takeover_page(page: Page, live_console: str, account: Account, cloc
     )
     expect(card).to_contain_text("understood as: reschedule appointment (88% sure)")
     expect(card.locator(".memory-missing")).to_have_count(0)
+    expect(card.locator("dt", has_text="Conversation held in").locator("xpath=following-sibling::dd[1]")).to_have_text(
+        "Spanish"
+    )
 
     timeline = page.locator("#timeline-live")
     expect(timeline).to_contain_text("Outreach: Appointment reminder")
