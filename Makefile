@@ -77,6 +77,9 @@ test: lint train chromium
 chromium:
 	scripts/ensure-chromium
 
+# The real stack; issue 14's turn figures run on SQLite and again on PostgreSQL when one answers
+# (BENCH_DATABASES, BENCH_POSTGRES_URL), and py-spy samples Rasa and the action server (it needs
+# ptrace: root, or CAP_SYS_PTRACE). Shorter runs and each part alone: bench/run.py's docstring.
 bench: setup train
 	.venv/bin/python -m bench.run
 

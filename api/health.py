@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from relay.core.db import session_scope
 from relay.core.redis_conn import get_redis
+from relay.core.settings import get_settings
 from relay.inbound import rasa_client
 
 router = APIRouter(tags=["health"])
@@ -36,7 +37,13 @@ def _check_redis() -> str:
 
 
 def _check_rasa() -> str:
-    return "ok" if rasa_client.is_ready() else "down"
+    down, replicas = rasa_client.replicas_down(), get_settings().rasa_replicas
+    if not down:
+        return "ok"
+    if replicas == 1:
+        return "down"
+    which = f"replica {down[0]}" if len(down) == 1 else "replicas " + ", ".join(map(str, down))
+    return f"down ({which} of {replicas}, counted from 0)"
 
 
 def _check_all() -> dict[str, str]:

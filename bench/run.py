@@ -13,13 +13,29 @@ BENCH_OUTREACH_APPOINTMENTS and BENCH_OUTREACH_SENDS size it.
 FHIR import (bench.import_fhir): a Bundle's first import and re-import through
 the import core, against the pure parse of the same Bundle with the FHIR
 library; BENCH_FHIR_PATIENTS sizes it.
+Turn speed (issue 14, bench.turn_speed): SMS turns against a default `rasa
+init` assistant (bench.baseline), voice against SMS, a long conversation
+(bench.long_conversation), a burst past the SMS deadline (bench.burst) and
+memory, on the main stack and again on the other database (BENCH_DATABASES,
+BENCH_POSTGRES_URL); where the time goes inside Rasa and the action server,
+with py-spy, and the action server round trips per turn (bench.profile_turn,
+BENCH_PROFILE_SECONDS); two Rasa replicas against one (bench.replicas).
 
 Environment: BENCH_SECONDS (throughput window, default 60), BENCH_CYCLES
 (script cycles per conversation for latency, default 4), BENCH_C1_CYCLES
 (the same at one conversation, default 4x BENCH_CYCLES), BENCH_CONCURRENCY
 (default 16), BENCH_OUT (where results go; default bench/). DATABASE_URL /
 REDIS_URL as for the app (default: a temporary SQLite file and an embedded
-Redis).
+Redis). The turn-speed parts' own settings are in bench/turn_speed.py;
+BENCH_PROFILE_SECONDS (default 30) is py-spy's window.
+
+Each part runs alone on a stack of its own: python -m bench.baseline,
+bench.long_conversation, bench.burst, bench.profile_turn, bench.replicas,
+bench.turn_speed (all but the profile and replicas), bench.outreach. A quick
+check of the whole: BENCH_SECONDS=10 BENCH_CYCLES=1 BENCH_CONCURRENCY=4
+BENCH_PROFILE_SECONDS=10 BENCH_LONG_TURNS=30 BENCH_BURST_SECONDS=20
+BENCH_BURST_CONCURRENCY=8 BENCH_DATABASES=sqlite BENCH_OUTREACH_APPOINTMENTS=500
+BENCH_OUTREACH_SENDS=50 BENCH_FHIR_PATIENTS=50 BENCH_OUT=/tmp/bench python -m bench.run
 """
 
 import json
@@ -27,6 +43,7 @@ import os
 import platform
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +51,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from bench.stack import running_stack
+from bench.stack import running_stack, setting, using_stack
 
 if TYPE_CHECKING:
     from bench.sms import Run
@@ -76,6 +93,15 @@ def added(ours: dict, base: dict, paired: "Run | None" = None) -> dict:
     return figures
 
 
+def survive(part: Callable[[], dict | None]) -> dict | None:
+    """Run a part; if it fails, its section says how (the traceback goes to stderr)."""
+    try:
+        return part()
+    except Exception as exc:
+        traceback.print_exc()
+        return {"skipped": f"failed: {type(exc).__name__}: {exc}"}
+
+
 def cycles_at(users: int, cycles: int) -> int:
     """Script cycles per conversation: `cycles`, but at one conversation BENCH_C1_CYCLES (default 4x `cycles`).
 
@@ -95,13 +121,7 @@ def main() -> int:
     results: dict = {"started": datetime.now(UTC).isoformat(), "machine": machine(),
                      "settings": {"seconds": seconds, "cycles": cycles, "cycles_at_1": cycles_at(1, cycles),
                                   "concurrency": concurrency}}  # fmt: skip
-    with running_stack() as stack:
-        os.environ.update(stack.env)
-        from relay.core.db import dispose_engines
-        from relay.core.settings import get_settings
-
-        get_settings.cache_clear()
-        dispose_engines()
+    with running_stack(count_actions=True) as stack, using_stack(stack):
         from bench.sms import (
             SCRIPT,
             BareRasa,
@@ -114,6 +134,7 @@ def main() -> int:
             release_handoffs,
         )
         from bench.voice import BareVoiceRasa, VoiceWebhook
+        from relay.core.settings import get_settings
 
         settings = get_settings()
         results["database"] = settings.database_url.split(":", 1)[0]
@@ -178,6 +199,20 @@ def main() -> int:
         results["sms_profile_ms_per_turn"] = profile_turns(
             base_url=settings.base_url, auth_token=auth_token, phone=our_phones[0]
         )
+        from bench.profile_turn import spy_on_turns
+        from bench.turn_speed import turn_speed
+
+        results["profile"] = spy_on_turns(stack, users=concurrency, seconds=setting("BENCH_PROFILE_SECONDS", 30))
+        results["turn_speed"] = turn_speed(stack)
+        main_database = settings.database_url
+    from bench.replicas import compare_replicas
+    from bench.turn_speed import on_other_database
+
+    # Stacks of their own: one failing to start costs its section, not the figures above.
+    results["turn_speed_other_database"] = survive(lambda: on_other_database(main_database))
+    one_replica = {"replicas": 1, "throughput": results["turn_speed"]["baseline"]["relay_webhook"],
+                   "memory": results["turn_speed"]["memory"], "shape": results["turn_speed"]["shape"]}  # fmt: skip
+    results["replicas"] = survive(lambda: compare_replicas(users=concurrency, seconds=seconds, one=one_replica))
     # After the conversation stack is down, so the two do not share the cores.
     from bench.outreach import outreach_benchmarks
 
@@ -203,6 +238,19 @@ def fhir_import_markdown(figures: dict) -> list[str]:
     from bench.import_fhir import import_markdown
 
     return import_markdown(figures)
+
+
+def turn_speed_sections(results: dict) -> list[str]:
+    from bench.profile_turn import profile_markdown
+    from bench.replicas import replicas_markdown
+    from bench.turn_speed import turn_speed_markdown
+
+    lines = [*turn_speed_markdown(results["turn_speed"]), ""]
+    lines += [*profile_markdown(results["profile"]["py_spy"], results["profile"]["round_trips"]), ""]
+    if results.get("turn_speed_other_database"):
+        lines += [*turn_speed_markdown(results["turn_speed_other_database"]), ""]
+    lines += replicas_markdown(results["replicas"])
+    return lines
 
 
 def latency_table(title: str, figures: dict, concurrency: int) -> list[str]:
@@ -272,6 +320,8 @@ def markdown(results: dict) -> str:
         *[f"| {k} | {results['memory_idle_mb'].get(k)} | {v} |" for k, v in results["memory_after_load_mb"].items()],
         "",
         "The worker's load here is only the demo clinic's due reminders; its peak while dispatching is under Outreach.",
+        "",
+        *turn_speed_sections(results),
         "",
         *outreach_markdown(results["outreach"]),
         "",

@@ -29,12 +29,17 @@ DOB = "9/3/1957"
 SCRIPT = ("hi", "where do i park", "when is my appointment", DOB, "can i reschedule", "next tuesday afternoon", "no")
 
 
-def make_bench_patients(count: int) -> list[str]:
-    """Patients like James Carter (a scheduled cardiology visit), one per concurrent conversation."""
+def make_bench_patients(count: int, first: int = 0) -> list[str]:
+    """Patients like James Carter (a scheduled cardiology visit), one per conversation.
+
+    Numbered from `first` (up to 999 in all): each benchmark takes its own range.
+    """
+    if first + count > 1000:
+        raise ValueError("bench patients are numbered 0-999")
     phones = []
     with session_scope() as session:
         template = session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
-        for n in range(count):
+        for n in range(first, first + count):
             phone = f"+1312555{9000 + n:04d}"
             phones.append(phone)
             if session.scalars(select(Patient).filter_by(phone=phone)).first():
@@ -111,6 +116,32 @@ class Webhook:
         return response.status_code == 200 and "<Message>" in response.text
 
 
+class NewConversations:
+    """A sender whose every script cycle is a new conversation, for drive(): `begin_cycle` moves a user on.
+
+    `fresh()` gives the next conversation's key (a phone, or a Rasa sender id):
+    Rasa's cost per turn grows with the tracker, so a throughput figure over
+    new conversations does not depend on how long the run is.
+    """
+
+    def __init__(self, send: Callable[[str, str], bool], fresh: Callable[[], str],
+                 scripts: Callable[[], tuple[str, ...]] | None = None) -> None:  # fmt: skip
+        self.send, self.fresh, self.scripts = send, fresh, scripts
+        self.script = getattr(send, "script", SCRIPT)
+        self.current: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.conversations = 0
+
+    def begin_cycle(self, user: str) -> tuple[str, ...] | None:
+        with self.lock:
+            self.current[user] = self.fresh()
+            self.conversations += 1
+            return self.scripts() if self.scripts else None
+
+    def __call__(self, user: str, text: str) -> bool:
+        return self.send(self.current[user], text)
+
+
 class BareRasa:
     """The same message straight to one of Rasa's channels, with the conversation's opaque id."""
 
@@ -152,7 +183,8 @@ def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | 
     """Each phone runs the script in its own thread, `cycles` times or for `seconds`.
 
     A sender with a `begin_cycle(phone)` method gets it called, untimed, before
-    each cycle (the voice side starts a new call there)."""
+    each cycle (the voice side starts a new call there); what it returns, if
+    anything, is that cycle's script."""
     begin_cycle = getattr(send, "begin_cycle", None)
     script = getattr(send, "script", SCRIPT)
     latencies: list[float] = []
@@ -164,9 +196,8 @@ def drive(send: Callable[[str, str], bool], phones: list[str], *, cycles: int | 
         nonlocal errors
         done = 0
         while (cycles is None or done < cycles) and (deadline is None or time.monotonic() < deadline):
-            if begin_cycle is not None:
-                begin_cycle(phone)
-            for text in script:
+            cycle_script = begin_cycle(phone) if begin_cycle is not None else None
+            for text in cycle_script or script:
                 if deadline is not None and time.monotonic() >= deadline:
                     return
                 started = time.perf_counter()

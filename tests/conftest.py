@@ -26,6 +26,13 @@ os.environ["API_TOKEN"] = "test-api-token"
 os.environ["PUBLIC_BASE_URL"] = "https://relay.example.test"
 os.environ["RASA_URL"] = f"http://127.0.0.1:{free_port()}"
 os.environ["ACTION_SERVER_PORT"] = str(free_port())
+# The test stack starts one Rasa and one action server (tests/rasa_stack.py), whatever a .env says.
+os.environ["RASA_REPLICAS"] = "1"
+# One worker each: the conversation tests send one turn at a time, and every extra
+# Rasa worker loads the model again (slower start, ~0.75 GB more on CI).
+# Several workers are covered by tests/relay/ops (argv and environment) and by make bench.
+os.environ["RASA_WORKERS"] = "1"
+os.environ["ACTION_SERVER_WORKERS"] = "1"
 os.environ["RASA_TIMEOUT_SECONDS"] = os.environ.get("RASA_TIMEOUT_SECONDS", "15")
 # Real argon2id at its cheapest: the suite signs in hundreds of times (tests/relay/staff checks the standard cost).
 os.environ["CONSOLE_PASSWORD_COST"] = "test"

@@ -1,7 +1,7 @@
-"""A fake of Rasa's HTTP API as far as the console uses it (GET /conversations/{sender}/tracker) and as far as
-the webhooks' own logic needs it (POST /webhooks/{channel}/webhook: every request kept, answered after a
-chosen delay with what the test says, "you said: ..." by default), and the `fake_rasa` fixture pointing the
-app at it. Rasa itself is the real one wherever a test claims the bot works."""
+"""A fake of Rasa's HTTP API as far as the console and /health use it (GET /conversations/{sender}/tracker,
+GET /status) and as far as the webhooks' own logic needs it (POST /webhooks/{channel}/webhook: every request
+kept, answered after a chosen delay with what the test says, "you said: ..." by default), and the `fake_rasa`
+fixture pointing the app at it. Rasa itself is the real one wherever a test claims the bot works."""
 
 import json
 import re
@@ -22,9 +22,10 @@ def you_said(body: dict) -> list[dict]:
 
 
 class FakeRasa:
-    """Rasa's HTTP API: GET /conversations/{sender}/tracker, POST /webhooks/{channel}/webhook."""
+    """Rasa's HTTP API: GET /status, GET /conversations/{sender}/tracker, POST /webhooks/{channel}/webhook."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """On `port`, or a free one (0). Replicas listen on consecutive ports, so a test may choose."""
         self.trackers: dict[str, dict] = {}
         self.asked: list[str] = []
         # Messages: every request (path and JSON body); seconds to wait before answering, by text;
@@ -33,16 +34,21 @@ class FakeRasa:
         self.delays: dict[str, float] = {}
         self.replies: list[Answer] = []
         self.answer: Answer = you_said
+        # What GET /status names as the loaded model; "" as while Rasa is still loading one.
+        self.model_file = "models/fake.tar.gz"
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fake.asked.append(self.path)
-                match = re.fullmatch(r"/conversations/([^/?]+)/tracker(\?.*)?", self.path)
-                tracker = fake.trackers.get(match.group(1)) if match else None
-                if tracker is None:
-                    tracker = {"sender_id": match.group(1) if match else "", "slots": {}, "events": []}
-                payload = json.dumps(tracker).encode()
+                if self.path == "/status":
+                    payload = json.dumps({"model_file": fake.model_file}).encode()
+                else:
+                    match = re.fullmatch(r"/conversations/([^/?]+)/tracker(\?.*)?", self.path)
+                    tracker = fake.trackers.get(match.group(1)) if match else None
+                    if tracker is None:
+                        tracker = {"sender_id": match.group(1) if match else "", "slots": {}, "events": []}
+                    payload = json.dumps(tracker).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -65,7 +71,7 @@ class FakeRasa:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -77,6 +83,10 @@ class FakeRasa:
     @property
     def metadata(self) -> list[dict]:
         return [request.get("metadata") or {} for request in self.received]
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
 
     @property
     def url(self) -> str:

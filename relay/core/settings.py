@@ -9,12 +9,13 @@ the sender's messages per second) is in the cadence file
 `OUTREACH_` values that override it are for tests and `make bench`.
 """
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,16 @@ class Settings(BaseSettings):
     action_server_port: int = 5055
     api_port: int = 8000
     public_base_url: str = ""  # default: http://127.0.0.1:<api_port>
+
+    # --- how many of each server process (workers and replicas) ------------
+    # Replica I of Rasa listens on RASA_URL's port + I and calls its own action
+    # server on ACTION_SERVER_PORT + I (`relay serve rasa|actions --replica I`);
+    # the API spreads conversations over them (relay/inbound/rasa_client.py).
+    rasa_replicas: int = Field(default=1, ge=1)
+    # Workers per process; unset: from this machine's cores (the properties below say why).
+    rasa_workers: int | None = Field(default=None, ge=1)
+    action_server_workers: int | None = Field(default=None, ge=1)
+    api_workers: int | None = Field(default=None, ge=1)
 
     twilio_account_sid: str = DEV_ACCOUNT_SID
     twilio_auth_token: SecretStr = SecretStr(DEV_AUTH_TOKEN)
@@ -167,6 +178,47 @@ class Settings(BaseSettings):
     def rasa_port(self) -> int:
         return urlparse(self.rasa_url).port or 5005
 
+    @property
+    def rasa_urls(self) -> list[str]:
+        """The base URL of each Rasa replica: RASA_URL's port, then the ports after it."""
+        url = urlparse(self.rasa_url.rstrip("/"))
+        host = url.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+        return [f"{url.scheme or 'http'}://{host}:{self.rasa_port + i}{url.path}" for i in range(self.rasa_replicas)]
+
+    @property
+    def rasa_worker_count(self) -> int:
+        """Sanic workers in each Rasa replica. Unset: the cores shared out among the replicas.
+
+        A turn's time is almost all Rasa's (make bench: about 1,430 of 1,450 ms),
+        and a Rasa worker predicts one message at a time on one core, so as many
+        workers in all as there are cores keeps them busy (2 on a 2-core machine,
+        16 on 16). Each worker loads the model itself (about 1 GB), so a machine
+        short of memory sets RASA_WORKERS lower.
+        """
+        return self.rasa_workers or max(1, usable_cores() // self.rasa_replicas)
+
+    @property
+    def action_server_worker_count(self) -> int:
+        """Sanic workers in each action server. Unset: one per Rasa worker of its replica.
+
+        Our actions call the database synchronously inside rasa_sdk's event loop,
+        so a worker runs one action at a time: one each means a Rasa worker never
+        queues behind another's action. They use little CPU and about 110 MB each.
+        """
+        return self.action_server_workers or self.rasa_worker_count
+
+    @property
+    def api_worker_count(self) -> int:
+        """uvicorn worker processes. Unset: the cores, at most 4.
+
+        The API's own work in a turn is about 1% of Rasa's (14 ms of 1,450), so
+        a few processes keep up with all the Rasa a machine can run; more than one
+        so that a CPU-heavy request (an import, a report) in one process does not
+        hold up Twilio's webhooks in another. Past 4 they only cost memory.
+        """
+        return self.api_workers or min(usable_cores(), 4)
+
     @model_validator(mode="after")
     def _grace_outlasts_a_job(self) -> "Settings":
         if self.outreach_sending_grace_seconds <= self.outreach_send_job_timeout_seconds:
@@ -189,6 +241,14 @@ class Settings(BaseSettings):
         if placeholders:
             raise ValueError("RELAY_ENV=production refuses placeholder settings: " + ", ".join(placeholders))
         return self
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @lru_cache

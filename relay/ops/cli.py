@@ -48,10 +48,23 @@ def _seed_demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from relay.ops.processes import SERVERS
+    from relay.ops.processes import REPLICATED, SERVERS
 
-    SERVERS[args.process]()
+    if args.process in REPLICATED:
+        REPLICATED[args.process](args.replica or 0)
+    elif args.replica is not None:
+        print(f"serve {args.process}: --replica is for rasa and actions only", file=sys.stderr)
+        return 2
+    else:
+        SERVERS[args.process]()
     return 0
+
+
+def _replica_number(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("replicas are numbered from 0")
+    return number
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -214,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run one process of the stack (see the Procfile)")
     serve.add_argument("process", choices=["api", "actions", "worker", "cron", "redis", "rasa"])
+    serve.add_argument(
+        "--replica",
+        type=_replica_number,
+        metavar="I",
+        help="rasa and actions: start replica I (from 0; default 0): Rasa on RASA_URL's port + I, "
+        "its action server on ACTION_SERVER_PORT + I (RASA_REPLICAS says how many the API uses)",
+    )
     serve.set_defaults(run=_serve)
 
     talk = commands.add_parser("chat", help="text the running bot from this terminal")

@@ -7,6 +7,7 @@ directly and Ctrl-C stops it cleanly.
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from redis.connection import SSLConnection, parse_url
@@ -40,23 +41,62 @@ def wait_for_redis(timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
+def api_command(settings: Settings | None = None) -> list[str]:
+    """uvicorn with API_WORKERS processes. Several are safe: the API keeps no state between requests in a
+    process (sessions, dedupe, rate limits and turn order live in the database and Redis)."""
+    settings = settings or get_settings()
+    return [
+        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+        "--host", settings.api_host, "--port", str(settings.api_port), "--no-access-log",
+        "--workers", str(settings.api_worker_count),
+    ]  # fmt: skip
+
+
 def serve_api() -> None:
+    _exec(api_command())
+
+
+def check_replica(replica: int, settings: Settings) -> None:
+    """Refuse a negative replica; warn about one the API does not know of (RASA_REPLICAS too low)."""
+    if replica < 0:
+        raise SystemExit(f"--replica {replica}: replicas are numbered from 0")
+    if replica >= settings.rasa_replicas:
+        print(
+            f"note: replica {replica} is beyond RASA_REPLICAS={settings.rasa_replicas}: "
+            "the API sends it no conversation until RASA_REPLICAS counts it",
+            file=sys.stderr,
+        )
+
+
+def actions_command(replica: int = 0, settings: Settings | None = None) -> list[str]:
+    """The action server of Rasa replica `replica`, on ACTION_SERVER_PORT + replica."""
+    settings = settings or get_settings()
+    return [
+        sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions",
+        "--port", str(settings.action_server_port + replica),
+    ]  # fmt: skip
+
+
+def actions_environment(settings: Settings | None = None) -> dict[str, str]:
+    """rasa_sdk reads these two from the environment only (it has no flags for them).
+
+    The action server runs in the app venv (its rasa_sdk, 3.21 today, on Sanic
+    25; not the 3.6 in .venv-rasa), which starts ACTION_SERVER_SANIC_WORKERS
+    processes on one port, each importing bot.actions itself. Several are safe: an action keeps
+    nothing in memory from one call to the next (what it knows is in the
+    tracker Rasa sends and in the database), so any worker can run any call.
+    """
+    settings = settings or get_settings()
+    return {
+        "SANIC_HOST": "127.0.0.1",  # rasa_sdk's only way to bind to loopback
+        "ACTION_SERVER_SANIC_WORKERS": str(settings.action_server_worker_count),
+    }
+
+
+def serve_actions(replica: int = 0) -> None:
     settings = get_settings()
-    host = settings.api_host
-    _exec(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-         "--host", host, "--port", str(settings.api_port), "--no-access-log"]
-    )  # fmt: skip
-
-
-def serve_actions() -> None:
-    env = os.environ.copy()
-    env["SANIC_HOST"] = "127.0.0.1"  # rasa_sdk's only way to bind to loopback
-    _exec(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions",
-         "--port", str(get_settings().action_server_port)],
-        env,
-    )  # fmt: skip
+    check_replica(replica, settings)
+    _exec(actions_command(replica, settings), os.environ.copy() | actions_environment(settings))
 
 
 def serve_worker() -> None:
@@ -86,14 +126,21 @@ def serve_redis() -> None:
     )  # fmt: skip
 
 
-def rasa_environment(settings: Settings | None = None) -> dict[str, str]:
-    """Env vars that bot/endpoints.yml substitutes: tracker store, lock store, action server.
+def rasa_environment(settings: Settings | None = None, replica: int = 0) -> dict[str, str]:
+    """Env vars for Rasa replica `replica`: what bot/endpoints.yml substitutes (tracker store, lock
+    store, this replica's own action server) and its number of Sanic workers.
 
     Rasa substitutes them as strings, so an unset value is "" and a flag is
     "" (off) or "true" (on): its Redis client only asks whether they are truthy.
     """
     settings = settings or get_settings()
-    env = {"ACTION_SERVER_PORT": str(settings.action_server_port)}
+    env = {
+        "ACTION_SERVER_PORT": str(settings.action_server_port + replica),
+        # Rasa 3.6 runs SANIC_WORKERS forked workers on one port only with a lock store that is not in
+        # memory (rasa.core.utils.number_of_sanic_workers), else it quietly runs one; endpoints.yml names
+        # the Redis lock store, which keeps one conversation's turns apart across workers and replicas.
+        "SANIC_WORKERS": str(settings.rasa_worker_count),
+    }
     # SQLAlchemy's own parser: a password given percent-encoded in the URL reaches Rasa decoded.
     db = make_url(settings.database_url)
     if db.get_backend_name() == "sqlite":
@@ -132,34 +179,40 @@ def rasa_environment(settings: Settings | None = None) -> dict[str, str]:
     return env
 
 
-def rasa_command(model: Path | None = None) -> list[str]:
-    settings = get_settings()
-    rasa = RASA_VENV / "bin" / "rasa"
-    if not rasa.exists():
-        raise SystemExit(f"{rasa} is missing: run `make setup` first")
+def rasa_command(model: Path | None = None, replica: int = 0, settings: Settings | None = None) -> list[str]:
+    """Rasa replica `replica`, on RASA_URL's port + replica."""
+    settings = settings or get_settings()
     return [
-        str(rasa), "run", "--enable-api",
+        str(RASA_VENV / "bin" / "rasa"), "run", "--enable-api",
         "--model", str(model or MODELS_DIR),
-        "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
+        "--interface", "127.0.0.1", "--port", str(settings.rasa_port + replica),
         "--endpoints", str(PROJECT_ROOT / "bot" / "endpoints.yml"),
         "--credentials", str(PROJECT_ROOT / "bot" / "credentials.yml"),
     ]  # fmt: skip
 
 
-def serve_rasa() -> None:
+def serve_rasa(replica: int = 0) -> None:
+    settings = get_settings()
+    check_replica(replica, settings)
+    command = rasa_command(replica=replica, settings=settings)
+    if not Path(command[0]).exists():
+        raise SystemExit(f"{command[0]} is missing: run `make setup` first")
     wait_for_redis()
-    env = os.environ.copy() | rasa_environment()
+    env = os.environ.copy() | rasa_environment(settings, replica=replica)
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # Rasa imports bot.channels from its working directory.
     os.chdir(PROJECT_ROOT)
-    _exec(rasa_command(), env)
+    _exec(command, env)
 
 
-SERVERS = {
+SERVERS: dict[str, Callable[[], None]] = {
     "api": serve_api,
-    "actions": serve_actions,
     "worker": serve_worker,
     "cron": serve_cron,
     "redis": serve_redis,
+}
+# One of each per Rasa replica (`relay serve rasa --replica I`): Rasa I calls action server I.
+REPLICATED: dict[str, Callable[[int], None]] = {
     "rasa": serve_rasa,
+    "actions": serve_actions,
 }

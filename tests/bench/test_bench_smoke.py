@@ -27,10 +27,17 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
         "BENCH_OUTREACH_APPOINTMENTS": "200",
         "BENCH_OUTREACH_SENDS": "40",
         "BENCH_FHIR_PATIENTS": "50",
+        "BENCH_PROFILE_SECONDS": "4",
+        "BENCH_LONG_CONVERSATIONS": "1",
+        "BENCH_LONG_TURNS": "16",
+        "BENCH_BURST_CONCURRENCY": "3",
+        "BENCH_BURST_SECONDS": "4",
+        "BENCH_DATABASES": "sqlite",  # no second pass (bench.turn_speed's own run covers PostgreSQL)
+        "BENCH_REPLICAS": "1",  # no replicated stack (python -m bench.replicas runs it)
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
     result = subprocess.run([sys.executable, "-m", "bench.run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                            text=True, timeout=600)  # fmt: skip
+                            text=True, timeout=1200)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     latency = results["sms_latency"]
@@ -49,6 +56,17 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
         results["outreach"]["planning"]["bench_appointments"] == 200
     )  # the outreach part ran too (its own smoke test checks it)
     assert results["fhir_import"]["settings"]["patients"] == 50  # the FHIR import ran too (its own test checks it)
+    speed = results["turn_speed"]
+    assert speed["baseline"]["baseline"]["turns"] > 0 and speed["baseline"]["relay_webhook"]["errors"] == 0
+    assert speed["baseline"]["throughput_ratio"] is not None
+    assert speed["voice_vs_sms_c1"]["p50_ratio"] is not None
+    assert speed["long_conversation"]["early_p50_ms"] and speed["long_conversation"]["late_p50_ms"]
+    burst = speed["burst"]
+    assert burst["messages"] > 0 and burst["answered_twice_or_more"] == 0 and burst["webhook_errors"] == 0
+    trips = results["profile"]["round_trips"]
+    assert len(trips["turns"]) == 14 and trips["per_action"]  # two cycles of the script, each turn's calls
+    assert results["turn_speed_other_database"] is None and "skipped" in results["replicas"]
     table = (tmp_path / "results.md").read_text()
+    assert "rasa init" in table and "## Burst" in table and "round trips" in table
     assert "## SMS turn latency" in table and "## Voice turn latency" in table and "## Outreach" in table
     assert "## FHIR import" in table

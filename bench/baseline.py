@@ -1,0 +1,232 @@
+"""The baseline for issue 14's turn figures: a default `rasa init` assistant, trained and served the standard way.
+
+`rasa init --no-prompt` creates and trains Rasa's own example assistant; it
+is trained once and kept under var/bench/baseline/<fingerprint>/, the
+fingerprint being that of the files `rasa init` copies (and the Rasa version),
+so a later run reuses it. It is served with `rasa run --enable-api`, one
+Sanic worker, no endpoints (in-memory tracker and lock stores, no action
+server), and driven on its REST channel with the NLU examples of its own
+data/nlu.yml, every conversation new, BENCH_CONCURRENCY at once for
+BENCH_SECONDS.
+
+Against it, in the same run: our full signed SMS webhook turn, everyday
+messages (bench.sms.SCRIPT), every conversation new, at the same
+concurrency for the same time (`against_baseline`).
+
+    python -m bench.baseline   # the comparison alone, on its own stack
+"""
+
+import hashlib
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bench.stack import Stack, _wait, free_port, running_stack, setting, using_stack
+from relay.core.settings import PROJECT_ROOT
+
+RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+CACHE = PROJECT_ROOT / "var" / "bench" / "baseline"
+# Turns per conversation on both sides: the length of bench.sms.SCRIPT.
+CONVERSATION_TURNS = 7
+# Bench patients 300-999 are the new conversations of the webhook side.
+FIRST_PATIENT, MAX_PATIENTS = 300, 700
+
+
+def _scaffold() -> Path:
+    """Where `rasa init` copies its project from (inside the Rasa venv)."""
+    code = "from rasa.cli.scaffold import scaffold_path; print(scaffold_path())"
+    out = subprocess.run([str(RASA.with_name("python")), "-c", code], capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def _fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256((PROJECT_ROOT / "bot" / "requirements.lock").read_bytes())  # the Rasa version
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def baseline_project() -> Path:
+    """The `rasa init` project with its trained model, made on first use and cached by fingerprint."""
+    project = CACHE / _fingerprint(_scaffold())
+    if any(project.glob("models/*.tar.gz")):
+        return project
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".init-", dir=CACHE))
+    try:
+        env = os.environ | {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        log = scratch.with_suffix(".log")
+        with log.open("wb") as out:
+            done = subprocess.run([str(RASA), "init", "--no-prompt", "--init-dir", str(scratch)], cwd=scratch,
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+        if done.returncode != 0 or not any(scratch.glob("models/*.tar.gz")):
+            raise RuntimeError(f"`rasa init --no-prompt` failed; see {log}")
+        log.unlink()
+        shutil.rmtree(project, ignore_errors=True)
+        scratch.rename(project)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return project
+
+
+def nlu_examples(project: Path) -> list[str]:
+    """The example messages of the project's data/nlu.yml, taken one intent at a time in turn."""
+    data = yaml.safe_load((project / "data" / "nlu.yml").read_text())
+    per_intent = [
+        [line[2:].strip() for line in item["examples"].splitlines() if line.startswith("- ")]
+        for item in data["nlu"]
+        if "intent" in item
+    ]
+    return [text for group in itertools.zip_longest(*per_intent) for text in group if text]
+
+
+@contextmanager
+def baseline_server(project: Path, workdir: Path) -> Iterator[str]:
+    """`rasa run --enable-api` on a free port, one Sanic worker, no endpoints; yields its URL."""
+    port = free_port()
+    env = os.environ | {"SANIC_WORKERS": "1", "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with (workdir / "baseline-rasa.log").open("wb") as out:
+        process = subprocess.Popen(
+            [str(RASA), "run", "--enable-api", "--model", str(project / "models"), "--interface", "127.0.0.1",
+             "--port", str(port), "--credentials", str(project / "credentials.yml")],
+            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait(lambda: bool(httpx.get(f"{url}/status").json().get("model_file")), 240, "baseline Rasa")
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class RestChannel:
+    """Posts a message to a Rasa server's stock REST channel."""
+
+    def __init__(self, rasa_url: str) -> None:
+        self.url = f"{rasa_url}/webhooks/rest/webhook"
+        self.client = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64))
+
+    def __call__(self, sender: str, text: str) -> bool:
+        response = self.client.post(self.url, json={"sender": sender, "message": text})
+        return response.status_code == 200 and bool(response.json())
+
+
+def _cycling(items: list[str], size: int) -> "itertools.cycle[tuple[str, ...]]":
+    """Conversations of `size` messages taken in turn from `items` (wrapping round)."""
+    looped = itertools.cycle(items)
+    chunks = [tuple(next(looped) for _ in range(size)) for _ in range(len(items))]
+    return itertools.cycle(chunks)
+
+
+def drive_baseline(rasa_url: str, examples: list[str], *, users: int, seconds: float) -> dict:
+    from bench.sms import NewConversations, drive
+
+    chunks = _cycling(examples, CONVERSATION_TURNS)
+    lock = threading.Lock()
+
+    def next_script() -> tuple[str, ...]:
+        with lock:
+            return next(chunks)
+
+    sender = NewConversations(RestChannel(rasa_url), fresh=lambda: uuid.uuid4().hex, scripts=next_script)
+    users_ids = [f"user-{n}" for n in range(users)]
+    return drive(sender, users_ids, seconds=seconds).summary() | {"conversations": sender.conversations}
+
+
+def drive_webhook(stack: Stack, *, users: int, seconds: float) -> dict:
+    """Our signed SMS webhook, everyday messages (bench.sms.SCRIPT), a new patient's conversation per cycle."""
+    from bench.sms import SCRIPT, NewConversations, Webhook, drive, make_bench_patients
+    from relay.core.settings import get_settings
+
+    # Enough patients for a fast run (about 30 turns/s); past them, conversations are reused (reported).
+    count = min(MAX_PATIENTS, users + int(seconds * 30 / len(SCRIPT)))
+    phones = iter(make_bench_patients(count, first=FIRST_PATIENT))
+    reused = itertools.cycle(make_bench_patients(users, first=FIRST_PATIENT))
+    lock = threading.Lock()
+    reused_count = 0
+
+    def fresh() -> str:
+        nonlocal reused_count
+        with lock:
+            phone = next(phones, None)
+            if phone is None:
+                reused_count += 1
+                return next(reused)
+            return phone
+
+    webhook = Webhook(stack.api_url, get_settings().twilio_auth_token.get_secret_value())
+    sender = NewConversations(webhook, fresh=fresh)
+    run = drive(sender, [f"user-{n}" for n in range(users)], seconds=seconds)
+    return run.summary() | {"conversations": sender.conversations, "conversations_reused": reused_count}
+
+
+def against_baseline(stack: Stack, *, users: int, seconds: float) -> dict:
+    """Turns/s and p95 of our webhook turn against the `rasa init` baseline, one after the other."""
+    project = baseline_project()
+    examples = nlu_examples(project)
+    with baseline_server(project, stack.workdir) as url:
+        baseline = drive_baseline(url, examples, users=users, seconds=seconds)
+    ours = drive_webhook(stack, users=users, seconds=seconds)
+    return {
+        "concurrency": users,
+        "seconds": seconds,
+        "baseline": baseline | {"messages": len(examples), "model": project.name},
+        "relay_webhook": ours,
+        "throughput_ratio": _ratio(ours["turns_per_s"], baseline["turns_per_s"]),
+        "p95_ratio": _ratio(ours["p95_ms"], baseline["p95_ms"]),
+        "p50_ratio": _ratio(ours["p50_ms"], baseline["p50_ms"]),
+    }
+
+
+def _ratio(ours: float | None, base: float | None) -> float | None:
+    return round(ours / base, 3) if ours is not None and base else None
+
+
+def baseline_markdown(figures: dict) -> list[str]:
+    b, o = figures["baseline"], figures["relay_webhook"]
+    return [
+        f"## SMS turns against a default `rasa init` assistant ({figures['concurrency']} concurrent, "
+        f"{figures['seconds']:.0f} s each, new conversations)",
+        "",
+        "| | turns/s | turns | errors | p50 ms | p95 ms | conversations |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| baseline: `rasa init`, REST channel, its NLU examples | {b['turns_per_s']} | {b['turns']} | "
+        f"{b['errors']} | {b['p50_ms']} | {b['p95_ms']} | {b['conversations']} |",
+        f"| Relay: signed SMS webhook, everyday messages | {o['turns_per_s']} | {o['turns']} | {o['errors']} | "
+        f"{o['p50_ms']} | {o['p95_ms']} | {o['conversations']} |",
+        f"| ratio (Relay / baseline) | {figures['throughput_ratio']} | | | {figures['p50_ratio']} | "
+        f"{figures['p95_ratio']} | |",
+        "",
+        "The baseline: Rasa's own example assistant as `rasa init --no-prompt` makes and trains it, served by "
+        "`rasa run --enable-api` with one Sanic worker and no endpoints (in-memory trackers, no action server); "
+        f"each conversation {CONVERSATION_TURNS} of its {b['messages']} NLU examples. Relay: the whole stack "
+        "(signature, storage, pre-model checks, Rasa with our model, the action server, SQL tracker store, "
+        "Redis lock store, TwiML), each conversation a new bench patient running bench.sms.SCRIPT once.",
+    ]
+
+
+def main() -> int:
+    users, seconds = int(setting("BENCH_CONCURRENCY", 16)), setting("BENCH_SECONDS", 60)
+    with running_stack() as stack, using_stack(stack):
+        figures = against_baseline(stack, users=users, seconds=seconds)
+    print("\n".join(baseline_markdown(figures)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
