@@ -5,6 +5,7 @@ go to the local fake Twilio API, so nothing lands in the developer's outbox.
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,10 @@ from pathlib import Path
 import httpx
 import psutil
 
+from relay.core.phones import mask
 from relay.core.settings import PROJECT_ROOT
+
+PHONE_LIKE = re.compile(r"\+\d{10,15}\b|\b\d{10}\b")  # E.164, as we store them, or ten bare digits
 
 
 def free_port() -> int:
@@ -202,7 +206,9 @@ class Stack:
 
     def print_log_tails(self, lines: int = 15) -> None:
         for log in sorted(self.workdir.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            # A failing process may have logged a number (bench patients are made up, but the rule holds): mask them.
+            tail = [PHONE_LIKE.sub(lambda m: mask(m.group()), line)
+                    for line in log.read_text(errors="replace").splitlines()[-lines:]]  # fmt: skip
             print(f"--- {log.name} (last {len(tail)} lines)", *tail, sep="\n", file=sys.stderr)
 
     def stop(self) -> None:

@@ -81,4 +81,5 @@ def test_replica_ports_are_free_in_a_row():
     base = free_ports(3)
     for port in range(base, base + 3):
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))
+            sock.bind(("127.0.0.1", port))  # raises OSError if the port is taken
+            assert sock.getsockname()[1] == port
