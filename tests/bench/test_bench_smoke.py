@@ -11,7 +11,12 @@ from relay.core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.rasa, pytest.mark.bench]
 
+# A fresh clone trains the `rasa init` baseline first (about 100 s of the 260 s
+# this takes on a quiet 2-core machine); the suite's 300 s default is too tight.
+HARNESS_TIMEOUT_SECONDS = 1200
 
+
+@pytest.mark.timeout(HARNESS_TIMEOUT_SECONDS + 60)
 def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
     env = {
         k: v
@@ -37,7 +42,7 @@ def test_the_benchmark_harness_runs_and_writes_its_results(tmp_path):
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
     result = subprocess.run([sys.executable, "-m", "bench.run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                            text=True, timeout=1200)  # fmt: skip
+                            text=True, timeout=HARNESS_TIMEOUT_SECONDS)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     latency = results["sms_latency"]
