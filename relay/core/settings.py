@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     rasa_workers: int | None = Field(default=None, ge=1)
     action_server_workers: int | None = Field(default=None, ge=1)
     api_workers: int | None = Field(default=None, ge=1)
+    # Rasa loads at least this many, and at most twice as many, of a session's latest events (plus its
+    # slots and form): a turn late in a long conversation costs what an early one does (bot/tracker_store.py).
+    rasa_tracker_window_events: int = Field(default=60, ge=10)
 
     twilio_account_sid: str = DEV_ACCOUNT_SID
     twilio_auth_token: SecretStr = SecretStr(DEV_AUTH_TOKEN)

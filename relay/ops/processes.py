@@ -140,6 +140,7 @@ def rasa_environment(settings: Settings | None = None, replica: int = 0) -> dict
         # memory (rasa.core.utils.number_of_sanic_workers), else it quietly runs one; endpoints.yml names
         # the Redis lock store, which keeps one conversation's turns apart across workers and replicas.
         "SANIC_WORKERS": str(settings.rasa_worker_count),
+        "RASA_TRACKER_WINDOW_EVENTS": str(settings.rasa_tracker_window_events),
     }
     # SQLAlchemy's own parser: a password given percent-encoded in the URL reaches Rasa decoded.
     db = make_url(settings.database_url)

@@ -65,6 +65,7 @@ print(json.dumps({
     "lock_host": kwargs["host"], "lock_password": kwargs.get("password"),
     "lock_tls": lock.red.connection_pool.connection_class.__name__,
     "tracker_password": tracker.kwargs["password"], "tracker_host": tracker.url,
+    "tracker_type": tracker.type, "tracker_window": tracker.kwargs["window_events"],
 }))
 """
 
@@ -91,6 +92,8 @@ def test_rasa_reads_the_stores_as_relay_means_them(redis_url, tls, password):
     assert read["lock_tls"] == tls
     assert (read["lock_password"] or "") == password
     assert (read["tracker_host"], read["tracker_password"]) == ("db.example", "p@ss")
+    # Our windowed store (Rasa falls back to an in-memory one, silently, for a type it cannot import).
+    assert (read["tracker_type"], read["tracker_window"]) == ("bot.tracker_store.WindowedSQLTrackerStore", "60")
 
 
 def _after(argv: list[str], flag: str) -> str:
