@@ -1,44 +1,37 @@
-"""The conversation's language: followed after every message, switched on request."""
+"""The conversation's language: started from the record, switched on request (bot/language_entity.py follows it)."""
 
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import conversation_for
 from relay.core.db import session_scope
-from relay.language.detect import detect_language, language_asked_for
-from relay.language.languages import Language, language_of
+from relay.language.languages import language_of
 from relay.models import utcnow
 from relay.records.patient_language import set_language
 
 
-def _record_language(tracker: Tracker) -> Language:
-    """The patient's language on record, which the webhook sends with every message."""
-    metadata: dict[str, Any] = tracker.latest_message.get("metadata") or {}
-    return language_of(metadata.get("language"))
+class ActionSessionStart(Action):
+    """Rasa's own session start (no slots carried over), in the language on the patient's record.
 
-
-class ActionDetectLanguage(Action):
-    """The `language` slot's custom mapping: Rasa runs it after every user message, before predicting.
-
-    The language asked for ("en español"), else the language the text is clearly
-    written in, else the one in use, else the record's. No database read: the
-    record's language comes in the message metadata.
+    The webhook sends the record's language as message metadata, which Rasa
+    keeps in the `session_started_metadata` slot for this action. After this
+    the `language` slot follows the `language` entity (bot/language_entity.py):
+    one round trip per session instead of one per message.
     """
 
     def name(self) -> str:
-        return "action_detect_language"
+        return "action_session_start"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        current_slot = tracker.get_slot("language")
-        current = language_of(current_slot) if current_slot else _record_language(tracker)
-        text = tracker.latest_message.get("text") or ""
-        asked = language_asked_for(text) if tracker.get_intent_of_latest_message() == "change_language" else None
-        language = asked or detect_language(text, current=current)
-        return [] if language.value == current_slot else [SlotSet("language", language.value)]
+        metadata: dict[str, Any] = tracker.get_slot("session_started_metadata") or {}
+        events: list[EventType] = [SessionStarted()]
+        if metadata.get("language"):
+            events.append(SlotSet("language", language_of(metadata["language"]).value))
+        return [*events, ActionExecuted("action_listen")]
 
 
 class ActionChangeLanguage(Action):

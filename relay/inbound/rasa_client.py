@@ -78,8 +78,9 @@ def send_message(
 ) -> list[dict]:
     """Post one user message to Rasa's `channel` input; return the bot's messages.
 
-    `metadata` reaches the actions as the message's metadata (the patient's
-    language on record, which action_detect_language starts from).
+    `metadata` reaches Rasa's NLU and the actions as the message's metadata
+    (relay.language.detect.language_metadata: the language on record, and the
+    one the text is in when that is clear).
     """
     body = {"sender": sender, "message": text, "metadata": metadata or {}}
 

@@ -31,7 +31,7 @@ from relay.core.db import session_scope
 from relay.core.phones import mask
 from relay.core.settings import get_settings
 from relay.inbound import keywords, late_replies, outreach_replies, rasa_client, safety
-from relay.language.detect import detect_language
+from relay.language.detect import detect_language, language_metadata
 from relay.language.languages import Language, language_of
 from relay.messaging.handoffs import acknowledge, open_handoff, open_handoff_for
 from relay.models import Clinic, Conversation, HandoffPriority, Message, utcnow
@@ -108,7 +108,7 @@ def handle_inbound(
             texts = [
                 m["text"]
                 for m in rasa_client.send_message(
-                    sender=sender, text=body, channel=channel, metadata={"language": record_language.value}
+                    sender=sender, text=body, channel=channel, metadata=language_metadata(body, record=record_language)
                 )
                 if m.get("text")
             ]

@@ -46,7 +46,7 @@ from relay.core.settings import get_settings
 from relay.identity.dob import dob_as_text, dob_candidates, parse_dob
 from relay.inbound import rasa_client, safety
 from relay.inbound.voice_words import ENGLISH, VoiceWords, words_for
-from relay.language.detect import detect_language
+from relay.language.detect import detect_language, language_metadata
 from relay.language.languages import Language, language_of
 from relay.language.spanish import fold
 from relay.language.spoken import keypad_text, spoken_choice
@@ -208,13 +208,14 @@ def handle_turn(*, call_sid: str, turn: int, phone: str | None, heard: Heard, no
         sender, conversation_id = conversation.public_id, conversation.id
 
     settings = get_settings()
+    said = _language_request(heard, turn=turn, language=language) or heard.for_rasa(language)
     try:
         messages = rasa_client.send_message(
             sender=sender,
-            text=_language_request(heard, turn=turn, language=language) or heard.for_rasa(language),
+            text=said,
             channel="voice",
             timeout=settings.voice_rasa_timeout_seconds,
-            metadata={"language": language.value},
+            metadata=language_metadata(said, record=language),
         )
         texts = [m["text"] for m in messages if m.get("text")]
         controls = {m["custom"].get("call") for m in messages if isinstance(m.get("custom"), dict)} & set(CALL_CONTROLS)

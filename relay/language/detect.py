@@ -64,14 +64,19 @@ def marker_counts(text: str) -> tuple[int, int]:
     return sum(word in _ENGLISH for word in words), sum(word in _SPANISH for word in words)
 
 
+def written_in(text: str) -> Language | None:
+    """The language the text is clearly written in, whatever the conversation's; None when it is not clear."""
+    english, spanish = marker_counts(text)
+    if spanish - english >= _SWITCH_MARGIN:
+        return Language.ES
+    if english - spanish >= _SWITCH_MARGIN:
+        return Language.EN
+    return None
+
+
 def detect_language(text: str, *, current: Language) -> Language:
     """The language to go on in after this text: the other one only when the text clearly is in it."""
-    english, spanish = marker_counts(text)
-    if current is Language.EN and spanish - english >= _SWITCH_MARGIN:
-        return Language.ES
-    if current is Language.ES and english - spanish >= _SWITCH_MARGIN:
-        return Language.EN
-    return current
+    return written_in(text) or current
 
 
 # "en español", "English please", "can you text me in spanish": the language asked for.
@@ -86,3 +91,23 @@ def language_asked_for(text: str) -> Language | None:
     if spanish == english:
         return None
     return Language.ES if spanish else Language.EN
+
+
+def language_metadata(text: str, *, record: Language) -> dict[str, str | None]:
+    """What Rasa is told about a message's language, with the message (its metadata).
+
+    `language`: the patient's on record, which a session starts in
+    (action_session_start). `written_in`: the language the text clearly is in,
+    and `asked_for`: the one it names ("en español"); bot/language_entity.py
+    turns them into a `language` entity (asked_for only when the intent is
+    change_language), and the `language` slot follows that entity. Decided
+    here, where the marker words live, so no action server round trip is
+    spent on every message to keep the slot unchanged.
+    """
+    asked = language_asked_for(text)
+    clear = written_in(text)
+    return {
+        "language": record.value,
+        "written_in": clear.value if clear else None,
+        "asked_for": asked.value if asked else None,
+    }

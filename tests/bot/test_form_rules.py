@@ -56,4 +56,5 @@ def test_the_language_slot_is_followed_also_for_the_intents_a_form_ignores():
     named = {intent for mapping in language["mappings"] for intent in mapping.get("intent") or []}
     every_ignored = {intent for form in form_rules.FORMS for intent in form_rules.ignored_intents(form)}
     assert every_ignored <= named, sorted(every_ignored - named)
-    assert all(mapping.get("action") == "action_detect_language" for mapping in language["mappings"])
+    assert all(mapping == {"type": "from_entity", "entity": "language"} | ({"intent": mapping["intent"]} if "intent"
+               in mapping else {}) for mapping in language["mappings"])  # fmt: skip

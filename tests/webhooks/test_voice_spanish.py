@@ -140,7 +140,8 @@ def test_keypad_2_after_the_greeting_asks_the_bot_for_spanish_and_the_answer_is_
     james.dial_in()
     answer = james.press("2")
     assert voice_rasa.messages == ["español"]
-    assert voice_rasa.metadata == [{"language": "en"}]  # the record's language when the turn began
+    # The record's language when the turn began, and the language asked for.
+    assert voice_rasa.metadata == [{"language": "en", "written_in": None, "asked_for": "es"}]
     assert voice_rasa.received[0]["path"] == "/webhooks/voice/webhook"
     # The bot stored Spanish during the turn: its answer is already said and listened for in Spanish.
     assert _record_language(JAMES) == "es"
@@ -153,14 +154,15 @@ def test_keypad_2_after_the_greeting_asks_the_bot_for_spanish_and_the_answer_is_
         assert pressed.body == "2"
 
     james.say("quiero confirmar mi cita")
-    assert voice_rasa.metadata[-1] == {"language": "es"}
+    assert voice_rasa.metadata[-1] == {"language": "es", "written_in": "es", "asked_for": None}
 
 
 def test_keypad_1_after_a_spanish_greeting_asks_the_bot_for_english(caller, voice_rasa):
     maria = caller(MARIA)
     maria.dial_in()
     answer = maria.press("1")
-    assert voice_rasa.messages == ["English"] and voice_rasa.metadata == [{"language": "es"}]
+    assert voice_rasa.messages == ["English"]
+    assert voice_rasa.metadata == [{"language": "es", "written_in": None, "asked_for": "en"}]
     assert _record_language(MARIA) == "en"
     assert answer.says == [BOT_SWITCHED_EN] and _languages(answer) == ["en-US"]
     assert answer.gather is not None and answer.gather.attrib["language"] == "en-US"
@@ -193,7 +195,8 @@ def test_keys_after_the_first_turn_are_answers_not_language_requests(caller, voi
     james.press("2")
     james.press("09031957")  # a date of birth on the keypad
     assert voice_rasa.messages == ["I want to confirm my appointment", "2", "09/03/1957"]
-    assert voice_rasa.metadata == [{"language": "en"}] * 3
+    assert [metadata["language"] for metadata in voice_rasa.metadata] == ["en"] * 3
+    assert [metadata["asked_for"] for metadata in voice_rasa.metadata] == [None] * 3
     assert _record_language(JAMES) == "en"
 
 
@@ -212,7 +215,7 @@ def test_the_metadata_carries_the_record_language(caller, voice_rasa):
     maria.dial_in()
     answer = maria.say("quiero confirmar mi cita")
     assert voice_rasa.messages == ["quiero confirmar mi cita"]
-    assert voice_rasa.metadata == [{"language": "es"}]
+    assert voice_rasa.metadata == [{"language": "es", "written_in": "es", "asked_for": None}]
     assert answer.says == [BOT_ASKS_DOB["es"]] and _languages(answer) == ["es-US"]
 
 
@@ -314,7 +317,8 @@ def test_the_bots_spanish_is_said_in_spanish_even_when_the_record_says_english(c
     james.dial_in()
     voice_rasa.replies.append(lambda body: [{"text": BOT_ASKS_DOB["es"]}])
     answer = james.say("hola, cuándo es mi cita con el doctor")
-    assert voice_rasa.metadata == [{"language": "en"}] and _record_language(JAMES) == "en"
+    assert voice_rasa.metadata == [{"language": "en", "written_in": "es", "asked_for": None}]
+    assert _record_language(JAMES) == "en"
     assert _languages(answer) == ["es-US"] and answer.gather.attrib["language"] == "es-US"
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from relay.language.detect import detect_language, language_asked_for, marker_counts
+from relay.language.detect import detect_language, language_asked_for, language_metadata, marker_counts, written_in
 from relay.language.languages import Language
 
 EN, ES = Language.EN, Language.ES
@@ -73,3 +73,25 @@ def test_markers_are_counted_after_folding_accents_and_case():
 )
 def test_the_language_asked_for(text, expected):
     assert language_asked_for(text) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hola, cuándo es mi cita?", "hi when is my appointment", "si", "ok", "3/9/72", "quiero cancelar mi appointment",
+     "English please", "en español por favor", "thanks", "gracias", ""],
+)  # fmt: skip
+def test_what_rasa_is_told_settles_the_language_exactly_as_detect_language_does(text):
+    """The language entity (bot/language_entity.py) sets the slot to written_in when there is one and leaves it
+    otherwise: the same as detect_language from whatever language is in use."""
+    hints = language_metadata(text, record=ES)
+    assert hints["language"] == "es"  # the record's, for the session start
+    for current in (EN, ES):
+        followed = Language(hints["written_in"]) if hints["written_in"] else current
+        assert followed is detect_language(text, current=current), (text, current)
+    asked = language_asked_for(text)
+    assert hints["asked_for"] == (asked.value if asked else None)
+
+
+def test_an_unclear_text_settles_nothing():
+    assert written_in("ok") is None and written_in("3/9/72") is None
+    assert language_metadata("si", record=EN) == {"language": "en", "written_in": None, "asked_for": None}
