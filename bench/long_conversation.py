@@ -6,11 +6,12 @@ BENCH_LONG_TURNS signed SMS webhook turns (default 205) of everyday messages
 against the p50 of the last eleven turns (195-205 by default), over all
 conversations; a p50 per window of 25 turns shows the trend between.
 
-What Rasa loads per turn is bounded by the domain's session_config: within
-one session (session_expiration_time minutes without a message) the tracker
-store hands Rasa every event since the session began, so a conversation
-typed faster than that keeps growing; the figures include the size of the
-tracker at the end and the session_config in force.
+A session lasts until session_expiration_time minutes without a message, so
+these conversations stay in one session; what Rasa loads per turn is bounded
+by the tracker store's window instead (bot/tracker_store.py: the latest
+RASA_TRACKER_WINDOW_EVENTS to twice as many events, after the slots and form
+as they stood). The figures include the events stored at the end, the
+session_config and the window in force.
 
     python -m bench.long_conversation
 """
@@ -112,6 +113,7 @@ def run_long_conversations(stack: Stack, *, conversations: int, turns: int) -> d
         "handoffs_released": handoffs,
         "tracker_events_at_end": [_tracker_events(stack.rasa_url, senders[p]) for p in phones if p in senders],
         "session_config": session_config(),
+        "tracker_window_events": get_settings().rasa_tracker_window_events,
     }
 
 
@@ -128,12 +130,18 @@ def long_conversation_markdown(f: dict) -> list[str]:
         "",
         "p50 by window: " + ", ".join(f"{k}: {v}" for k, v in f["p50_by_window_ms"].items()) + ".",
         "",
-        f"Rasa tracker events at the end: {f['tracker_events_at_end']}; turns without an answer: "
+        f"Rasa tracker events stored at the end: {f['tracker_events_at_end']}; turns without an answer: "
         f"{f['silent_turns']} (handoffs released: {f['handoffs_released']}). The domain's session_config "
         f"({config.get('file')}): session_expiration_time {config.get('session_expiration_time')} min, "
-        f"carry_over_slots_to_new_session {config.get('carry_over_slots_to_new_session')}: within a session "
-        "Rasa loads every event since the session began.",
+        f"carry_over_slots_to_new_session {config.get('carry_over_slots_to_new_session')}: one session all "
+        f"along. What Rasa loads per turn: {_window_text(f.get('tracker_window_events'))}.",
     ]
+
+
+def _window_text(window: int | None) -> str:
+    if window is None:  # results from before the window
+        return "every event since the session began"
+    return f"the latest {window} to {2 * window} events after the slots and form as they stood (bot/tracker_store.py)"
 
 
 def main() -> int:
