@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     def rasa_worker_count(self) -> int:
         """Sanic workers in each Rasa replica. Unset: the cores shared out among the replicas.
 
-        A turn's time is almost all Rasa's (make bench: about 1,430 of 1,450 ms),
+        A turn's time is almost all Rasa's (make bench: ours is about 15 ms of it),
         and a Rasa worker predicts one message at a time on one core, so as many
         workers in all as there are cores keeps them busy (2 on a 2-core machine,
         16 on 16). Each worker loads the model itself (about 1 GB), so a machine
