@@ -39,13 +39,15 @@ def test_a_verified_patient_stays_verified_and_answered_deep_into_a_long_convers
 
     with session_scope() as session:
         sender = session.scalars(select(Conversation).filter_by(phone=JAMES)).one().public_id
-    with _tracker_engine().connect() as connection:
+    engine = _tracker_engine()
+    with engine.connect() as connection:
         windows = connection.execute(
             text("SELECT count(*) FROM relay_tracker_windows WHERE sender_id = :sender"), {"sender": sender}
         ).scalar()
         stored = connection.execute(
             text("SELECT count(*) FROM events WHERE sender_id = :sender AND type_name = 'user'"), {"sender": sender}
         ).scalar()
+    engine.dispose()
     assert windows == 1  # the window moved on (it is replaced as it moves)
     assert stored == len(sent)  # every message stored once, none lost, none twice
     # The whole conversation is still there for anyone who asks for all of it.
