@@ -35,6 +35,7 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, Event, SessionStarted
@@ -76,13 +77,11 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         self.window_events = max(int(window_events), 10)
         if self.engine.dialect.name == "sqlite":
             self._tune_sqlite()
-        import sqlalchemy.exc
-
         try:
             WindowBase.metadata.create_all(self.engine)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as error:
             # Replicas start together; the first one creates the table (as Rasa does for `events`).
-            logger.error(f"Could not create {TrackerWindow.__tablename__}: {error}")
+            logger.error("could not create %s (%s)", TrackerWindow.__tablename__, type(error).__name__)
 
     def _tune_sqlite(self) -> None:
         """The SQLite file (make run's default) with a pool, WAL and synchronous=NORMAL.
@@ -116,17 +115,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
-            session_start = (
-                session.query(sa.func.max(self.SQLEvent.id))
-                .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.type_name == SessionStarted.type_name)
-                .scalar()
-            )
-            window = (
-                session.query(TrackerWindow)
-                .filter(TrackerWindow.sender_id == sender_id, TrackerWindow.last_event_id >= (session_start or 0))
-                .order_by(TrackerWindow.last_event_id.desc())
-                .first()
-            )
+            # At most one row, and only for the current session: `save` drops it when a session starts.
+            window = session.query(TrackerWindow).filter(TrackerWindow.sender_id == sender_id).one_or_none()
             if window is None:  # Rasa's own query: the session's events, from its start
                 query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
             else:
@@ -149,13 +139,19 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         stored_ids: list[int | None] | None = getattr(tracker, STORED_IDS, None)
         if stored_ids is None:
             # Not one this store loaded (a new conversation, or a tracker Rasa rebuilt): Rasa's own
-            # bookkeeping holds, as no window applies to it.
+            # bookkeeping holds, and no window may apply to what it writes.
             await super().save(tracker)
+            with self.session_scope() as session:
+                self._drop_window(session, tracker.sender_id)
+                session.commit()
             return
         await self.stream_events(tracker)
         events = list(tracker.events)
         with self.session_scope() as session:
-            rows = [self._row(tracker.sender_id, event) for event in events[len(stored_ids) :]]
+            new = events[len(stored_ids) :]
+            if any(isinstance(event, SessionStarted) for event in new):
+                self._drop_window(session, tracker.sender_id)  # it belonged to the session that ended
+            rows = [self._row(tracker.sender_id, event) for event in new]
             session.add_all(rows)
             session.flush()  # their ids
             stored_ids.extend(row.id for row in rows)
@@ -178,8 +174,10 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         """Past 2 x window_events loaded events, start the window at the latest listen that keeps window_events."""
         if len(events) <= 2 * self.window_events:
             return
+        # The window stays inside the latest session, which Rasa's own query already starts at.
+        session_start = max((i for i, event in enumerate(events) if isinstance(event, SessionStarted)), default=-1)
         cut = None
-        for index in range(len(events) - self.window_events - 1, -1, -1):
+        for index in range(len(events) - self.window_events - 1, session_start, -1):
             event = events[index]
             if isinstance(event, ActionExecuted) and event.action_name == ACTION_LISTEN_NAME and ids[index]:
                 cut = index
@@ -187,10 +185,14 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if cut is None:
             return
         before = DialogueStateTracker.from_events(sender_id, events[: cut + 1], self.domain.slots)
-        # Only the latest window start is ever read; the events table keeps the history.
-        session.query(TrackerWindow).filter(TrackerWindow.sender_id == sender_id).delete(synchronize_session=False)
+        # One window start per conversation; the events table keeps the history.
+        self._drop_window(session, sender_id)
         session.add(TrackerWindow(sender_id=sender_id, last_event_id=ids[cut], state=json.dumps(_state(before))))
         logger.debug("tracker window moved on (%d events loaded)", len(events) - cut - 1)
+
+    @staticmethod
+    def _drop_window(session: Any, sender_id: str) -> None:
+        session.query(TrackerWindow).filter(TrackerWindow.sender_id == sender_id).delete(synchronize_session=False)
 
 
 def _state(tracker: DialogueStateTracker) -> dict[str, Any]:
