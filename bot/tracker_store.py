@@ -123,7 +123,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                 query = session.query(self.SQLEvent).filter(
                     self.SQLEvent.sender_id == sender_id, self.SQLEvent.id > window.last_event_id
                 )
-            rows = query.order_by(self.SQLEvent.id).all()
+            # Plain (id, data) rows: ORM objects for each event cost a tenth of the tracker store's time.
+            rows = query.with_entities(self.SQLEvent.id, self.SQLEvent.data).order_by(self.SQLEvent.id).all()
             leading = _leading_events(json.loads(window.state)) if window is not None else []
             events = leading + [json.loads(row.data) for row in rows]
             ids = [None] * len(leading) + [row.id for row in rows]
@@ -151,24 +152,39 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             new = events[len(stored_ids) :]
             if any(isinstance(event, SessionStarted) for event in new):
                 self._drop_window(session, tracker.sender_id)  # it belonged to the session that ended
-            rows = [self._row(tracker.sender_id, event) for event in new]
-            session.add_all(rows)
-            session.flush()  # their ids
-            stored_ids.extend(row.id for row in rows)
+            stored_ids.extend(self._insert(session, [self._row(tracker.sender_id, event) for event in new]))
             self._move_window(session, tracker.sender_id, events, stored_ids)
             session.commit()
 
-    def _row(self, sender_id: str, event: Event) -> Any:
-        """An events-table row, as SQLTrackerStore.save writes it."""
+    @staticmethod
+    def _row(sender_id: str, event: Event) -> dict[str, Any]:
+        """An events-table row's values, as SQLTrackerStore.save writes them."""
         data = event.as_dict()
-        return self.SQLEvent(
-            sender_id=sender_id,
-            type_name=event.type_name,
-            timestamp=data.get("timestamp"),
-            intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-            action_name=data.get("name"),
-            data=json.dumps(data),
-        )
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
+
+    def _insert(self, session: Any, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert a turn's events in their order; their ids, in the same order.
+
+        PostgreSQL: one INSERT ... RETURNING for all of them, where the ORM sends
+        one statement per event. A sequence hands out ids in the order the
+        VALUES rows are inserted, so sorted ids follow the rows. SQLite (no
+        RETURNING in SQLAlchemy 1.4): one insert each, in-process and cheap,
+        and cheaper than the ORM's flush.
+        """
+        if not rows:
+            return []
+        table = self.SQLEvent.__table__
+        if self.engine.dialect.name == "postgresql":
+            return sorted(session.execute(sa.insert(table).values(rows).returning(table.c.id)).scalars())
+        insert = table.insert()  # one statement with parameters: compiled once, from SQLAlchemy's cache
+        return [session.execute(insert, row).inserted_primary_key[0] for row in rows]
 
     def _move_window(self, session: Any, sender_id: str, events: list[Event], ids: list[int | None]) -> None:
         """Past 2 x window_events loaded events, start the window at the latest listen that keeps window_events."""

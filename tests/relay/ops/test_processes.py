@@ -57,6 +57,7 @@ def test_a_plain_local_redis_has_no_password_and_no_tls():
 _RASA_READS_ENDPOINTS = """
 import json, sys
 from rasa.core.lock_store import LockStore
+from rasa.core.utils import number_of_sanic_workers
 from rasa.utils.endpoints import read_endpoint_config
 lock = LockStore.create(read_endpoint_config(sys.argv[1], "lock_store"))
 tracker = read_endpoint_config(sys.argv[1], "tracker_store")
@@ -66,6 +67,8 @@ print(json.dumps({
     "lock_tls": lock.red.connection_pool.connection_class.__name__,
     "tracker_password": tracker.kwargs["password"], "tracker_host": tracker.url,
     "tracker_type": tracker.type, "tracker_window": tracker.kwargs["window_events"],
+    "lock_type": f"{type(lock).__module__}.{type(lock).__qualname__}",
+    "lock_prefix": lock.key_prefix, "sanic_workers": number_of_sanic_workers(lock),
 }))
 """
 
@@ -85,10 +88,14 @@ def test_rasa_reads_the_stores_as_relay_means_them(redis_url, tls, password):
     result = subprocess.run(
         [str(PROJECT_ROOT / ".venv-rasa" / "bin" / "python"), "-c", _RASA_READS_ENDPOINTS,
          str(PROJECT_ROOT / "bot" / "endpoints.yml")],
-        env=env | {"RASA_TELEMETRY_ENABLED": "false"}, capture_output=True, text=True, timeout=120, check=False,
+        env=env | {"RASA_TELEMETRY_ENABLED": "false", "SANIC_WORKERS": "3"}, cwd=PROJECT_ROOT, capture_output=True,
+        text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     read = json.loads(result.stdout.strip().splitlines()[-1])
+    # Our atomic lock store (bot/lock_store.py), with Rasa's keys, and Rasa lets it run several workers.
+    assert (read["lock_type"], read["lock_prefix"]) == ("bot.lock_store.AtomicRedisLockStore", "lock:")
+    assert read["sanic_workers"] == 3
     assert read["lock_tls"] == tls
     assert (read["lock_password"] or "") == password
     assert (read["tracker_host"], read["tracker_password"]) == ("db.example", "p@ss")
