@@ -93,18 +93,18 @@ class AtomicRedisLockStore(RedisLockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{type(error).__name__}") from error
         return int(number)
 
-    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
-        self._finish(keys=[self._key(conversation_id)], args=[conversation_id, time.time(), ticket_number])
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> int:
+        """Drop the ticket and expired ones, deleting the lock when none is left; how many are left."""
+        return int(self._finish(keys=[self._key(conversation_id)], args=[conversation_id, time.time(), ticket_number]))
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         """Finish the ticket, and delete the lock if no one else holds a ticket: one step."""
-        left = self._finish(keys=[self._key(conversation_id)], args=[conversation_id, time.time(), ticket_number])
-        if not left:
+        if not self.finish_serving(conversation_id, ticket_number):
             self._log_deletion(conversation_id, True)
 
     def update_lock(self, conversation_id: str) -> None:
         """Drop expired tickets (while a turn waits for its own), without touching live ones."""
-        self._finish(keys=[self._key(conversation_id)], args=[conversation_id, time.time(), NO_TICKET])
+        self.finish_serving(conversation_id, NO_TICKET)
 
 
 __all__ = ["AtomicRedisLockStore"]
