@@ -19,6 +19,7 @@ concurrency for the same time (`against_baseline`).
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -189,6 +190,23 @@ def drive_webhook(stack: Stack, *, users: int, seconds: float) -> dict:
     return run.summary() | {"conversations": sender.conversations, "conversations_reused": reused_count}
 
 
+# bot/ted_cache.py's log line, counts so far in one Rasa worker.
+TED_CACHE_LINE = re.compile(r"TED prediction cache \(pid (\d+)\): hits=(\d+) misses=(\d+) kept=(\d+)")
+
+
+def ted_cache_stats(workdir: Path) -> dict | None:
+    """The TED prediction cache's hits and misses as its workers last logged them (None: it never logged)."""
+    latest: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for log in sorted(workdir.glob("rasa*.log")):
+        for match in TED_CACHE_LINE.finditer(log.read_text(errors="replace")):
+            latest[(log.name, match[1])] = (int(match[2]), int(match[3]), int(match[4]))
+    if not latest:
+        return None
+    hits, misses = sum(v[0] for v in latest.values()), sum(v[1] for v in latest.values())
+    return {"hits": hits, "misses": misses, "kept": sum(v[2] for v in latest.values()),
+            "hit_rate": round(hits / (hits + misses), 3), "workers": len(latest)}  # fmt: skip
+
+
 def against_baseline(stack: Stack, *, users: int, seconds: float) -> dict:
     """Turns/s and p95 of our webhook turn against the `rasa init` baseline, one after the other."""
     project = baseline_project()
@@ -201,6 +219,7 @@ def against_baseline(stack: Stack, *, users: int, seconds: float) -> dict:
         "seconds": seconds,
         "baseline": baseline | {"messages": len(examples), "model": project.name},
         "relay_webhook": ours,
+        "ted_cache": ted_cache_stats(stack.workdir),
         "throughput_ratio": _ratio(ours["turns_per_s"], baseline["turns_per_s"]),
         "p95_ratio": _ratio(ours["p95_ms"], baseline["p95_ms"]),
         "p50_ratio": _ratio(ours["p50_ms"], baseline["p50_ms"]),
@@ -233,6 +252,19 @@ def baseline_markdown(figures: dict) -> list[str]:
         "Redis lock store, TwiML), each conversation a new bench patient running bench.sms.SCRIPT once. "
         f"The baseline's turns include {b.get('silent_answers', 0)} that it served with no reply (its stories do "
         "not cover every order of its examples): Rasa did the work, so they count.",
+        *_ted_cache_text(figures.get("ted_cache")),
+    ]
+
+
+def _ted_cache_text(stats: dict | None) -> list[str]:
+    if not stats:
+        return []
+    return [
+        "",
+        f"TED's prediction cache (bot/ted_cache.py) on this stack so far, as its {stats['workers']} Rasa "
+        f"workers last logged it: {stats['hits']} hits, {stats['misses']} misses (hit rate "
+        f"{stats['hit_rate']}), {stats['kept']} predictions kept. Every conversation here runs the same "
+        "script, so a clinic's varied conversations would hit less often.",
     ]
 
 

@@ -62,6 +62,8 @@ def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
 
 # A folder whose sitecustomize.py counts the action server's calls (bench/action_calls/).
 ACTION_CALLS_HOOK = Path(__file__).resolve().parent / "action_calls"
+# Rasa at INFO: it logs nothing per turn at that level, and bot/ted_cache.py its hits and misses, which the bench reads.
+RASA_ENV = {"LOG_LEVEL": "INFO"}
 
 
 def _answers(url: str) -> bool:
@@ -162,12 +164,13 @@ class Stack:
             actions_env = {"PYTHONPATH": path, "RELAY_BENCH_ACTION_CALLS": str(self.action_calls_log)}
         if self.replicas == 1:
             self.processes["actions"] = self._relay("serve", "actions", log="actions", env=actions_env)
-            self.processes["rasa"] = self._relay("serve", "rasa", log="rasa")
+            self.processes["rasa"] = self._relay("serve", "rasa", log="rasa", env=RASA_ENV)
             return
         for i in range(self.replicas):
             self.processes[f"actions-{i}"] = self._relay("serve", "actions", "--replica", str(i), log=f"actions-{i}",
                                                          env=actions_env)  # fmt: skip
-            self.processes[f"rasa-{i}"] = self._relay("serve", "rasa", "--replica", str(i), log=f"rasa-{i}")
+            self.processes[f"rasa-{i}"] = self._relay("serve", "rasa", "--replica", str(i), log=f"rasa-{i}",
+                                                      env=RASA_ENV)  # fmt: skip
 
     def pids(self, kind: str) -> list[int]:
         """The process ids of every `kind` server ("rasa" or "actions"), one per replica."""
