@@ -37,10 +37,12 @@ from relay.core.settings import PROJECT_ROOT
 # (layer, file markers): a marker matches a frame whose file is, or lies under, it.
 RASA_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("validation (jsonschema)", ("jsonschema/",)),
-    ("lock store (lock_store.py, redis)", ("rasa/core/lock_store.py", "redis/")),
-    ("tracker store (tracker_store.py, SQL)", ("rasa/core/tracker_store.py", "sqlalchemy/", "psycopg2/", "sqlite3/")),
-    ("NLU (rasa/nlu: tokenizers, featurizers, DIET)", ("rasa/nlu/",)),
-    ("policies (rasa/core/policies, featurizers)", ("rasa/core/policies/", "rasa/core/featurizers/")),
+    ("lock store (lock_store.py, redis)", ("rasa/core/lock_store.py", "bot/lock_store.py", "redis/")),
+    ("tracker store (tracker_store.py, SQL)", ("rasa/core/tracker_store.py", "bot/tracker_store.py", "sqlalchemy/",
+                                               "psycopg2/", "sqlite3/")),
+    ("NLU (rasa/nlu: tokenizers, featurizers, DIET)", ("rasa/nlu/", "bot/faq_selector.py")),
+    ("policies (rasa/core/policies, featurizers)", ("rasa/core/policies/", "rasa/core/featurizers/",
+                                                     "bot/ted_cache.py")),
     ("action server calls, actions (rasa/core/actions, aiohttp)", ("rasa/core/actions/", "rasa/utils/endpoints.py",
                                                                    "aiohttp/")),
     ("tracker and events in memory", ("rasa/shared/core/trackers.py", "rasa/shared/core/events.py")),

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from bench.baseline import _cycling, nlu_examples
+from bench.baseline import _cycling, baseline_markdown, nlu_examples, ted_cache_stats
 from bench.profile_turn import ACTION_LAYERS, IDLE, OTHER, RASA_LAYERS, layer_of, samples_by_layer, shares
 from bench.sms import NewConversations, drive
 from bench.stack import free_ports
@@ -49,6 +49,34 @@ def test_action_server_frames_with_absolute_paths_and_project_paths():
     assert layer_of(frames, ACTION_LAYERS) == "relay domain (relay/)"
     assert layer_of([*frames, "execute (sqlalchemy/orm/session.py:1)"], ACTION_LAYERS).startswith("database")
     assert layer_of(["run (bot/actions/greeting.py:1)"], ACTION_LAYERS) == "our actions (bot/actions)"
+
+
+def test_our_frames_count_in_their_layer():
+    assert layer_of(["predict (bot/ted_cache.py:80)", "frozen (bot/ted_cache.py:50)"], RASA_LAYERS).startswith(
+        "policies"
+    )
+    assert layer_of(["retrieve (bot/tracker_store.py:120)"], RASA_LAYERS).startswith("tracker store")
+
+
+def test_the_ted_cache_figures_are_each_workers_latest_line_summed(tmp_path):
+    assert ted_cache_stats(tmp_path) is None  # no log, or a cache that never logged: no figure
+    line = "2026-11-29 17:32:00 INFO     bot.ted_cache  - TED prediction cache (pid {}): hits={} misses={} kept={}\n"
+    (tmp_path / "rasa.log").write_text(
+        "Rasa server is up and running.\n" + line.format(11, 240, 10, 10) + line.format(12, 230, 20, 20)
+        + line.format(11, 480, 20, 20)  # pid 11 again, later: its counts so far replace the earlier ones
+    )  # fmt: skip
+    (tmp_path / "rasa-1.log").write_text(line.format(11, 100, 150, 150))  # another replica, the same pid number
+    stats = ted_cache_stats(tmp_path)
+    assert stats == {"hits": 810, "misses": 190, "kept": 190, "hit_rate": 0.81, "workers": 3}
+    figures = {"concurrency": 16, "seconds": 60, "throughput_ratio": 1.0, "p50_ratio": 1.0, "p95_ratio": 1.0,
+               "baseline": {"turns_per_s": 1, "turns": 1, "errors": 0, "p50_ms": 1, "p95_ms": 1, "conversations": 1,
+                            "messages": 68},
+               "relay_webhook": {"turns_per_s": 1, "turns": 1, "errors": 0, "p50_ms": 1, "p95_ms": 1,
+                                 "conversations": 1},
+               "ted_cache": stats}  # fmt: skip
+    text = "\n".join(baseline_markdown(figures))
+    assert "810 hits, 190 misses (hit rate 0.81)" in text and "3 Rasa workers" in text
+    assert "hit rate" not in "\n".join(baseline_markdown(figures | {"ted_cache": None}))
 
 
 def test_the_baseline_takes_its_messages_from_its_nlu_file_one_intent_at_a_time(tmp_path):
