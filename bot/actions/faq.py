@@ -5,10 +5,11 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import clinic_contact
+from bot.actions.common import clinic_contact, is_voice
 from bot.actions.handoff import misunderstood
 from relay.core.db import session_scope
-from relay.language.languages import language_of
+from relay.language.languages import Language, language_of
+from relay.language.spanish import sms_spelling
 from relay.records.faq import answer_for, answer_in
 
 
@@ -45,6 +46,10 @@ def answer_from_faq(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
         answer = answer_in(faq, language.value) if faq else None
     if answer is None:
         return False
+    if language is Language.ES and not is_voice(tracker):
+        # Admins write Spanish with its accents; by text, á í ó ú would make the whole SMS UCS-2
+        # (70 characters a segment instead of 160), so they go as the other Spanish texts do.
+        answer = sms_spelling(answer)
     dispatcher.utter_message(text=answer)
     return True
 

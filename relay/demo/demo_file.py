@@ -108,6 +108,7 @@ class SpecialistEntry(_Strict):
     insurance_accepted: list[str]
     availability: AvailabilityEntry
     prep: str | None = None
+    prep_es: str | None = None
 
 
 class InsuranceEntry(_Strict):

@@ -176,6 +176,7 @@ def _specialist_record(entry: SpecialistEntry) -> SpecialistRecord:
         phone=entry.phone,
         insurance_accepted=list(entry.insurance_accepted),
         prep=entry.prep,
+        prep_es=entry.prep_es,
         availability=[
             WeeklyHours(weekday=WEEKDAYS.index(day), start=start, end=end, slot_minutes=hours.slot_minutes)
             for day in hours.days

@@ -64,7 +64,7 @@ COLUMNS: dict[str, Columns] = {
     ),
     "specialists": Columns(
         required=("key", "name", "specialty", "facility", "address", "phone"),
-        optional=("insurance_accepted", "days", "start", "end", "slot_minutes", "prep"),
+        optional=("insurance_accepted", "days", "start", "end", "slot_minutes", "prep", "prep_es"),
     ),
     "referrals": Columns(
         required=("id", "patient_mrn", "specialist_key", "type", "status", "reason", "received_on"),
@@ -272,6 +272,7 @@ def _specialist(row: _Row) -> list[Record]:
             phone=row.text("phone"),
             insurance_accepted=row.maybe_parsed("insurance_accepted", _list),
             prep=row.maybe("prep"),
+            prep_es=row.maybe("prep_es"),
             availability=_weekly_hours(row),
         )
     ]

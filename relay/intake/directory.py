@@ -136,7 +136,7 @@ def _find_specialist(ctx: ImportContext, record: SpecialistRecord) -> Specialist
 
 def _specialist_values(ctx: ImportContext, record: SpecialistRecord, row: Specialist | None) -> dict:
     values: dict = {}
-    for name in ("name", "specialty", "facility", "address", "prep"):
+    for name in ("name", "specialty", "facility", "address", "prep", "prep_es"):
         value = getattr(record, name)
         if is_set(value):
             values[name] = value.strip() if isinstance(value, str) else value

@@ -93,6 +93,7 @@ class SpecialistRecord:
     phone: Maybe[str] = UNSET
     insurance_accepted: Maybe[list[str]] = UNSET
     prep: Maybe[str | None] = UNSET
+    prep_es: Maybe[str | None] = UNSET  # the same in Spanish
     # Replaces the weekly hours when given (an empty list: no weekly hours).
     availability: Maybe[list[WeeklyHours]] = UNSET
     fhir_id: str | None = None  # Practitioner

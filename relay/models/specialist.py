@@ -20,6 +20,8 @@ class Specialist(Timestamps, Base):
     phone: Mapped[str] = mapped_column(String(20))
     insurance_accepted: Mapped[list] = mapped_column(default=list)
     prep: Mapped[str | None] = mapped_column(String(1000))
+    # The same in Spanish, for patients who speak it; without it they get `prep`, marked as English.
+    prep_es: Mapped[str | None] = mapped_column(String(1000))
     # The EHR's Practitioner and PractitionerRole ids, and where they see patients (facility, address
     # and phone above are copied from it, so everything that reads a specialist reads one row).
     fhir_id: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -69,10 +69,15 @@ def live_entries(session: Session) -> list[Faq]:
     return list(session.scalars(select(Faq).where(Faq.retired_at.is_(None)).order_by(Faq.key)))
 
 
+# Before the English answer to a Spanish speaker while no Spanish one is written: they know what
+# they are reading (é is GSM-7: it goes out by text as it is).
+ENGLISH_ANSWER_MARK_ES = "(en inglés)"
+
+
 def answer_in(faq: Faq, language: str) -> str:
-    """The answer in the patient's language; English while no Spanish answer is written."""
-    if language == "es" and faq.answer_es:
-        return faq.answer_es
+    """The answer in the patient's language; English, marked as such, while no Spanish answer is written."""
+    if language == "es":
+        return faq.answer_es or f"{ENGLISH_ANSWER_MARK_ES} {faq.answer}"
     return faq.answer
 
 

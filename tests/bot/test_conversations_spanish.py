@@ -143,10 +143,11 @@ CONVERSATIONS = [
 
 @pytest.fixture
 def spanish_faq_answers(fresh_demo):
-    """An admin has written the Spanish parking answer (the demo clinic ships English only)."""
+    """An admin has written the Spanish parking answer (the demo clinic ships English only), with its
+    accents: a text drops the ones GSM-7 lacks (every reply is checked to be GSM-7)."""
     with session_scope() as session:
         parking = session.scalars(select(Faq).filter_by(key="parking")).one()
-        parking.answer_es = PARKING_ES + "; traiga su boleto a la recepcion para validarlo."
+        parking.answer_es = PARKING_ES + "; traiga su boleto a la recepción para la validación."
 
 
 @pytest.mark.parametrize("conversation", CONVERSATIONS, ids=str)

@@ -79,7 +79,8 @@ def test_sample_specialists_read_weekly_hours_and_insurance():
     ]
     assert brennan.insurance_accepted == ["Blue Cross Blue Shield of Illinois", "Medicare", "Cigna"]
     assert brennan.address == "5150 N Milwaukee Ave, Chicago, IL 60630"  # a quoted cell with commas
-    assert brennan.prep is UNSET
+    assert brennan.prep is UNSET and brennan.prep_es is UNSET
+    assert specialists["nguyen"].prep_es == "Traiga una lista de sus medicamentos actuales y de sus análisis recientes."
     assert [hours.weekday for hours in specialists["nguyen"].availability] == [0, 2, 4]
     assert specialists["nguyen"].availability[0].start == time(8, 30)
 

@@ -50,7 +50,8 @@ def test_the_answer_is_in_the_patients_language_once_written():
     from relay.records.faq import answer_in
 
     faq = Faq(key="wifi", question="Wifi?", examples=[], answer="Yes: RiversideGuest.")
-    assert answer_in(faq, "es") == "Yes: RiversideGuest."  # no Spanish yet: English rather than nothing
+    # No Spanish yet: English rather than nothing, and said to be English.
+    assert answer_in(faq, "es") == "(en inglés) Yes: RiversideGuest."
     faq.answer_es = "Si: RiversideGuest."
     assert answer_in(faq, "es") == "Si: RiversideGuest." and answer_in(faq, "en") == "Yes: RiversideGuest."
 

@@ -114,3 +114,37 @@ def test_in_spanish_the_fallbacks_are_spanish(db_session):
     db_session.flush()
     variables = status_replies(referral, get_clinic(db_session), utcnow(), language="es")[0].variables
     assert (variables["payer"], variables["submitted_date"]) == ("su seguro", "recientemente")
+
+
+def _scheduled_with_prep(db_session, *, prep: str | None, prep_es: str | None) -> Referral:
+    referral = db_session.scalars(select(Referral).filter_by(external_id="RF-2001")).one()
+    referral.status = ReferralStatus.SCHEDULED
+    referral.current_appointment.start_at = utcnow() + timedelta(days=3)
+    referral.specialist.prep, referral.specialist.prep_es = prep, prep_es
+    db_session.flush()
+    return referral
+
+
+def _prep_said(referral: Referral, clinic, **how) -> str | None:
+    replies = status_replies(referral, clinic, utcnow(), **how)
+    return next((r.variables["prep"] for r in replies if r.response == "utter_appointment_prep"), None)
+
+
+def test_a_spanish_speaker_gets_the_directorys_spanish_preparation(db_session):
+    referral = _scheduled_with_prep(db_session, prep="Fast for 8 hours; water is fine.",
+                                    prep_es="Ayune 8 horas; puede tomar agua. Traiga sus análisis.")  # fmt: skip
+    clinic = get_clinic(db_session)
+    texted = _prep_said(referral, clinic, language="es")
+    assert texted == "Ayune 8 horas; puede tomar agua. Traiga sus analisis."  # GSM-7 spelling for a text
+    assert is_gsm7(texted)
+    assert _prep_said(referral, clinic, language="es", spoken=True).endswith("sus análisis.")  # a call keeps it
+    assert _prep_said(referral, clinic) == "Fast for 8 hours; water is fine."  # English stays English
+
+
+def test_without_a_spanish_preparation_the_english_one_is_said(db_session):
+    referral = _scheduled_with_prep(db_session, prep="Fast for 8 hours; water is fine.", prep_es=None)
+    clinic = get_clinic(db_session)
+    assert _prep_said(referral, clinic, language="es") == "Fast for 8 hours; water is fine."
+    # No preparation in either language: no preparation reply at all.
+    referral = _scheduled_with_prep(db_session, prep=None, prep_es=None)
+    assert _prep_said(referral, clinic, language="es") is None and _prep_said(referral, clinic) is None
