@@ -11,7 +11,8 @@ BENCH_SECONDS.
 
 Against it, in the same run: our full signed SMS webhook turn, everyday
 messages (bench.sms.SCRIPT), every conversation new, at the same
-concurrency for the same time (`against_baseline`).
+concurrency for the same time, the two taking turns in rounds
+(`against_baseline`).
 
     python -m bench.baseline   # the comparison alone, on its own stack
 """
@@ -29,11 +30,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import yaml
 
 from bench.stack import Stack, _wait, free_port, running_stack, setting, using_stack
+
+if TYPE_CHECKING:
+    from bench.sms import NewConversations
 from relay.core.settings import PROJECT_ROOT
 
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -146,8 +151,10 @@ def _cycling(items: list[str], size: int) -> "itertools.cycle[tuple[str, ...]]":
     return itertools.cycle(chunks)
 
 
-def drive_baseline(rasa_url: str, examples: list[str], *, users: int, seconds: float) -> dict:
-    from bench.sms import NewConversations, drive
+def baseline_sender(rasa_url: str, examples: list[str]) -> tuple["NewConversations", RestChannel]:
+    """New conversations of the baseline's own examples on its REST channel (and the channel, which counts
+    the turns it served with no reply)."""
+    from bench.sms import NewConversations
 
     chunks = _cycling(examples, CONVERSATION_TURNS)
     lock = threading.Lock()
@@ -157,37 +164,49 @@ def drive_baseline(rasa_url: str, examples: list[str], *, users: int, seconds: f
             return next(chunks)
 
     channel = RestChannel(rasa_url)
-    sender = NewConversations(channel, fresh=lambda: uuid.uuid4().hex, scripts=next_script)
-    users_ids = [f"user-{n}" for n in range(users)]
-    run = drive(sender, users_ids, seconds=seconds).summary()
+    return NewConversations(channel, fresh=lambda: uuid.uuid4().hex, scripts=next_script), channel
+
+
+def drive_baseline(rasa_url: str, examples: list[str], *, users: int, seconds: float) -> dict:
+    from bench.sms import drive
+
+    sender, channel = baseline_sender(rasa_url, examples)
+    run = drive(sender, [f"user-{n}" for n in range(users)], seconds=seconds).summary()
     return run | {"conversations": sender.conversations, "silent_answers": channel.silent}
+
+
+class WebhookConversations:
+    """New conversations of bench patients on our signed SMS webhook, everyday messages (bench.sms.SCRIPT)."""
+
+    def __init__(self, stack: Stack, *, users: int, seconds: float) -> None:
+        from bench.sms import SCRIPT, NewConversations, Webhook, make_bench_patients
+        from relay.core.settings import get_settings
+
+        # Enough patients for a fast run (about 60 turns/s); past them, conversations are reused (reported).
+        count = min(MAX_PATIENTS, users + int(seconds * 60 / len(SCRIPT)))
+        self._phones = iter(make_bench_patients(count, first=FIRST_PATIENT))
+        self._reused = itertools.cycle(make_bench_patients(users, first=FIRST_PATIENT))
+        self._lock = threading.Lock()
+        self.reused = 0
+        webhook = Webhook(stack.api_url, get_settings().twilio_auth_token.get_secret_value())
+        self.sender = NewConversations(webhook, fresh=self._fresh)
+
+    def _fresh(self) -> str:
+        with self._lock:
+            phone = next(self._phones, None)
+            if phone is None:
+                self.reused += 1
+                return next(self._reused)
+            return phone
 
 
 def drive_webhook(stack: Stack, *, users: int, seconds: float) -> dict:
     """Our signed SMS webhook, everyday messages (bench.sms.SCRIPT), a new patient's conversation per cycle."""
-    from bench.sms import SCRIPT, NewConversations, Webhook, drive, make_bench_patients
-    from relay.core.settings import get_settings
+    from bench.sms import drive
 
-    # Enough patients for a fast run (about 30 turns/s); past them, conversations are reused (reported).
-    count = min(MAX_PATIENTS, users + int(seconds * 30 / len(SCRIPT)))
-    phones = iter(make_bench_patients(count, first=FIRST_PATIENT))
-    reused = itertools.cycle(make_bench_patients(users, first=FIRST_PATIENT))
-    lock = threading.Lock()
-    reused_count = 0
-
-    def fresh() -> str:
-        nonlocal reused_count
-        with lock:
-            phone = next(phones, None)
-            if phone is None:
-                reused_count += 1
-                return next(reused)
-            return phone
-
-    webhook = Webhook(stack.api_url, get_settings().twilio_auth_token.get_secret_value())
-    sender = NewConversations(webhook, fresh=fresh)
-    run = drive(sender, [f"user-{n}" for n in range(users)], seconds=seconds)
-    return run.summary() | {"conversations": sender.conversations, "conversations_reused": reused_count}
+    ours = WebhookConversations(stack, users=users, seconds=seconds)
+    run = drive(ours.sender, [f"user-{n}" for n in range(users)], seconds=seconds)
+    return run.summary() | {"conversations": ours.sender.conversations, "conversations_reused": ours.reused}
 
 
 # bot/ted_cache.py's log line, counts so far in one Rasa worker.
@@ -207,22 +226,45 @@ def ted_cache_stats(workdir: Path) -> dict | None:
             "hit_rate": round(hits / (hits + misses), 3), "workers": len(latest)}  # fmt: skip
 
 
-def against_baseline(stack: Stack, *, users: int, seconds: float) -> dict:
-    """Turns/s and p95 of our webhook turn against the `rasa init` baseline, one after the other."""
+def against_baseline(stack: Stack, *, users: int, seconds: float, rounds: int | None = None) -> dict:
+    """Turns/s and p95 of our webhook turn against the `rasa init` baseline, taking turns.
+
+    Each side gets `seconds` in all, in `rounds` rounds (BENCH_BASELINE_ROUNDS,
+    default 3) that alternate baseline, ours, baseline, ours, ...: the
+    machine's speed drifts (in one run the same baseline gave 49.9 turns/s on
+    the first stack and 58.0 on the second), and alternating puts both sides
+    under the same drift instead of one side under each.
+    """
+    from bench.sms import Run, drive
+
+    rounds = max(1, rounds or int(setting("BENCH_BASELINE_ROUNDS", 3)))
     project = baseline_project()
     examples = nlu_examples(project)
+    users_ids = [f"user-{n}" for n in range(users)]
+    runs: dict[str, list[Run]] = {"baseline": [], "relay_webhook": []}
     with baseline_server(project, stack.workdir) as url:
-        baseline = drive_baseline(url, examples, users=users, seconds=seconds)
-    ours = drive_webhook(stack, users=users, seconds=seconds)
+        base, channel = baseline_sender(url, examples)
+        ours = WebhookConversations(stack, users=users, seconds=seconds)
+        for _ in range(rounds):
+            runs["baseline"].append(drive(base, users_ids, seconds=seconds / rounds))
+            runs["relay_webhook"].append(drive(ours.sender, users_ids, seconds=seconds / rounds))
+    baseline, mine = (Run([ms for run in side for ms in run.latencies_ms], sum(run.errors for run in side),
+                          sum(run.seconds for run in side)).summary() for side in runs.values())  # fmt: skip
+    baseline |= {"conversations": base.conversations, "silent_answers": channel.silent, "messages": len(examples),
+                 "model": project.name}  # fmt: skip
+    mine |= {"conversations": ours.sender.conversations, "conversations_reused": ours.reused}
+    rounds_turns_per_s = {name: [round(run.turns / run.seconds, 2) for run in side] for name, side in runs.items()}
     return {
         "concurrency": users,
         "seconds": seconds,
-        "baseline": baseline | {"messages": len(examples), "model": project.name},
-        "relay_webhook": ours,
+        "rounds": rounds,
+        "rounds_turns_per_s": rounds_turns_per_s,
+        "baseline": baseline,
+        "relay_webhook": mine,
         "ted_cache": ted_cache_stats(stack.workdir),
-        "throughput_ratio": _ratio(ours["turns_per_s"], baseline["turns_per_s"]),
-        "p95_ratio": _ratio(ours["p95_ms"], baseline["p95_ms"]),
-        "p50_ratio": _ratio(ours["p50_ms"], baseline["p50_ms"]),
+        "throughput_ratio": _ratio(mine["turns_per_s"], baseline["turns_per_s"]),
+        "p95_ratio": _ratio(mine["p95_ms"], baseline["p95_ms"]),
+        "p50_ratio": _ratio(mine["p50_ms"], baseline["p50_ms"]),
     }
 
 
@@ -252,7 +294,20 @@ def baseline_markdown(figures: dict) -> list[str]:
         "Redis lock store, TwiML), each conversation a new bench patient running bench.sms.SCRIPT once. "
         f"The baseline's turns include {b.get('silent_answers', 0)} that it served with no reply (its stories do "
         "not cover every order of its examples): Rasa did the work, so they count.",
+        *_rounds_text(figures),
         *_ted_cache_text(figures.get("ted_cache")),
+    ]
+
+
+def _rounds_text(figures: dict) -> list[str]:
+    by_round = figures.get("rounds_turns_per_s")
+    if not by_round:
+        return []
+    return [
+        "",
+        f"Each side had its {figures['seconds']:.0f} s in {figures['rounds']} rounds taking turns (baseline "
+        "first), so that both run under the same drift of the machine's speed. Turns/s by round: baseline "
+        f"{', '.join(map(str, by_round['baseline']))}; Relay {', '.join(map(str, by_round['relay_webhook']))}.",
     ]
 
 
