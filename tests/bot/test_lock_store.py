@@ -1,15 +1,11 @@
 """bot/lock_store.py: Rasa's ticket lock, each change one atomic Redis script, on the tests' real Redis."""
 
-import json
 import os
-import subprocess
 
 import pytest
 from redis import Redis
 
-from relay.core.settings import PROJECT_ROOT
-
-RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+from tests.bot.rasa_probe import run_in_rasa
 
 # Runs in the Rasa venv against REDIS_URL: the same steps on Rasa's RedisLockStore and on ours.
 PROBE = r"""
@@ -83,17 +79,14 @@ print(json.dumps(out))
 
 @pytest.mark.rasa
 def test_atomic_lock_store_behaves_as_rasas_and_never_issues_a_ticket_twice():
-    if not RASA_PYTHON.exists():
-        pytest.fail(f"{RASA_PYTHON} is missing: run `make setup`")
     prefix = f"t{os.getpid()}"
-    result = subprocess.run([str(RASA_PYTHON), "-c", PROBE, prefix], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=120, check=False)  # fmt: skip
-    redis = Redis.from_url(os.environ["REDIS_URL"])
-    leftover = list(redis.scan_iter(f"{prefix}*"))
-    if leftover:
-        redis.delete(*leftover)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    try:
+        out = run_in_rasa(PROBE, prefix)
+    finally:
+        redis = Redis.from_url(os.environ["REDIS_URL"])
+        leftover = list(redis.scan_iter(f"{prefix}*"))
+        if leftover:
+            redis.delete(*leftover)
 
     assert out["ours"] == out["rasa"]
     assert out["ours"][:5] == [0, 1, [0, False, True], [1], None]

@@ -1,13 +1,8 @@
 """The Rasa patches keep Rasa's behaviour: checked in the Rasa venv, where they run."""
 
-import json
-import subprocess
-
 import pytest
 
-from relay.core.settings import PROJECT_ROOT
-
-RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+from tests.bot.rasa_probe import run_in_rasa
 
 # Runs in the Rasa venv: import our channels module as the server does, then validate responses.
 PROBE = r"""
@@ -36,12 +31,7 @@ print(json.dumps(out))
 
 @pytest.mark.rasa
 def test_action_responses_are_still_validated_after_the_patch():
-    if not RASA_PYTHON.exists():
-        pytest.fail(f"{RASA_PYTHON} is missing: run `make setup`")
-    result = subprocess.run([str(RASA_PYTHON), "-c", PROBE], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=120, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(PROBE)
     assert out["patched"] is True and out["valid"] is True
     for case in ("event_not_an_object", "unknown_event", "responses_not_a_list"):
         assert out[case] != "accepted", case
@@ -110,10 +100,7 @@ print(json.dumps(out))
 
 @pytest.mark.rasa
 def test_event_lookup_slim_domain_and_kept_connections_keep_rasas_behaviour():
-    result = subprocess.run([str(RASA_PYTHON), "-c", OTHER_PROBE], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=120, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(OTHER_PROBE)
     # Event classes: the same ones Rasa finds, its default and its error for an unknown name.
     assert out["slot_class"] and out["user_class"] and out["default_kept"] and out["round_trip"]
     assert "Unknown event name 'no_such_event'" in out["unknown"]

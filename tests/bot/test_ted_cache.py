@@ -1,13 +1,8 @@
 """TED's prediction cache gives exactly what TED computes: checked on the trained model, in the Rasa venv."""
 
-import json
-import subprocess
-
 import pytest
 
-from relay.core.settings import PROJECT_ROOT
-
-RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+from tests.bot.rasa_probe import run_in_rasa
 
 # Every point of every training story where Rasa predicts an action is put to the
 # trained model's TED node (Rasa's own graph runner, so its precomputations and
@@ -80,12 +75,7 @@ print(json.dumps(out))
 
 @pytest.mark.rasa
 def test_cached_ted_predictions_are_the_ones_ted_computes():
-    if not RASA_PYTHON.exists():
-        pytest.fail(f"{RASA_PYTHON} is missing: run `make setup`")
-    result = subprocess.run([str(RASA_PYTHON), "-c", PROBE], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=280, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(PROBE, timeout=280)
     assert out["points"] >= 100, out
     assert out["fresh_all_misses"], out
     # Different histories share states (the window is max_history turns): the cache has work to do.

@@ -5,14 +5,13 @@ SQLite always and on PostgreSQL when the suite runs on it.
 """
 
 import json
-import subprocess
 
 import pytest
 from sqlalchemy import make_url
 
 from relay.core.settings import PROJECT_ROOT, get_settings
+from tests.bot.rasa_probe import run_in_rasa
 
-RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 PROBE = PROJECT_ROOT / "tests" / "bot" / "tracker_window_probe.py"
 TURNS = 40
 
@@ -32,13 +31,8 @@ def _databases(tmp_path) -> list[tuple[str, dict]]:
 
 
 def _probe(databases: dict) -> dict:
-    if not RASA_PYTHON.exists():
-        pytest.fail(f"{RASA_PYTHON} is missing: run `make setup`")
-    result = subprocess.run([str(RASA_PYTHON), str(PROBE), json.dumps(databases)], cwd=PROJECT_ROOT,
-                            env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_in_rasa(PROBE, json.dumps(databases), timeout=240,
+                       env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"})  # fmt: skip
 
 
 @pytest.mark.rasa
