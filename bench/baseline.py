@@ -36,10 +36,10 @@ import httpx
 import yaml
 
 from bench.stack import Stack, _wait, free_port, running_stack, setting, using_stack
+from relay.core.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from bench.sms import NewConversations
-from relay.core.settings import PROJECT_ROOT
 
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 CACHE = PROJECT_ROOT / "var" / "bench" / "baseline"
@@ -165,14 +165,6 @@ def baseline_sender(rasa_url: str, examples: list[str]) -> tuple["NewConversatio
 
     channel = RestChannel(rasa_url)
     return NewConversations(channel, fresh=lambda: uuid.uuid4().hex, scripts=next_script), channel
-
-
-def drive_baseline(rasa_url: str, examples: list[str], *, users: int, seconds: float) -> dict:
-    from bench.sms import drive
-
-    sender, channel = baseline_sender(rasa_url, examples)
-    run = drive(sender, [f"user-{n}" for n in range(users)], seconds=seconds).summary()
-    return run | {"conversations": sender.conversations, "silent_answers": channel.silent}
 
 
 class WebhookConversations:

@@ -8,8 +8,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions.common import clinic_contact, is_voice
 from bot.actions.handoff import misunderstood
 from relay.core.db import session_scope
-from relay.language.languages import Language, language_of
-from relay.language.spanish import sms_spelling
+from relay.language.languages import language_of
 from relay.records.faq import answer_for, answer_in
 
 
@@ -43,13 +42,9 @@ def answer_from_faq(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
             intent_confidence=float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0),
         )
         # The conversation's language (the `language` slot), which may not be the record's.
-        answer = answer_in(faq, language.value) if faq else None
+        answer = answer_in(faq, language.value, spoken=is_voice(tracker)) if faq else None
     if answer is None:
         return False
-    if language is Language.ES and not is_voice(tracker):
-        # Admins write Spanish with its accents; by text, á í ó ú would make the whole SMS UCS-2
-        # (70 characters a segment instead of 160), so they go as the other Spanish texts do.
-        answer = sms_spelling(answer)
     dispatcher.utter_message(text=answer)
     return True
 

@@ -13,6 +13,7 @@ from difflib import SequenceMatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relay.language.spanish import sms_spelling
 from relay.models import Faq
 
 # A near-restatement of a stored question or example beats the trained model.
@@ -74,11 +75,17 @@ def live_entries(session: Session) -> list[Faq]:
 ENGLISH_ANSWER_MARK_ES = "(en inglés)"
 
 
-def answer_in(faq: Faq, language: str) -> str:
-    """The answer in the patient's language; English, marked as such, while no Spanish answer is written."""
-    if language == "es":
-        return faq.answer_es or f"{ENGLISH_ANSWER_MARK_ES} {faq.answer}"
-    return faq.answer
+def answer_in(faq: Faq, language: str, *, spoken: bool = False) -> str:
+    """The answer in the patient's language; English, marked as such, while no Spanish answer is written.
+
+    Admins write Spanish with its accents. A call says them; a text loses á í ó ú as every Spanish
+    text does, since one of them would make the whole SMS UCS-2 (70 characters a segment, not 160).
+    """
+    if language != "es":
+        return faq.answer
+    if faq.answer_es:
+        return faq.answer_es if spoken else sms_spelling(faq.answer_es)
+    return f"{ENGLISH_ANSWER_MARK_ES} {faq.answer}"
 
 
 def best_match(session: Session, message: str) -> FaqMatch | None:

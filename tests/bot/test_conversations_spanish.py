@@ -89,6 +89,11 @@ CONVERSATIONS = [
         turn("donde me puedo estacionar?", PARKING_ES, any_of=("Responda", "digame")),
     ),
     talk(
+        "a question the clinic has not answered in Spanish: the English answer, said to be English",
+        MARIA,
+        turn("a que hora abren ustedes?", "(en inglés)", "Monday to Friday"),
+    ),
+    talk(
         "yes I'll be there and where do I park, in Spanish",
         MARIA,
         turn("si ahi estare, donde me estaciono?", PARKING_ES, FECHA),

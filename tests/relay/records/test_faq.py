@@ -54,6 +54,10 @@ def test_the_answer_is_in_the_patients_language_once_written():
     assert answer_in(faq, "es") == "(en inglés) Yes: RiversideGuest."
     faq.answer_es = "Si: RiversideGuest."
     assert answer_in(faq, "es") == "Si: RiversideGuest." and answer_in(faq, "en") == "Yes: RiversideGuest."
+    # Written with its accents: a text drops the ones GSM-7 lacks (é stays), a call keeps them all.
+    faq.answer_es = "Sí, la contraseña está en la recepción y el café es gratis."
+    assert answer_in(faq, "es") == "Si, la contraseña esta en la recepcion y el café es gratis."
+    assert answer_in(faq, "es", spoken=True) == faq.answer_es
 
 
 def _spanish(db_session, *, selector: float, intent: float, language: str = "es"):
