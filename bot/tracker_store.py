@@ -51,6 +51,9 @@ DEFAULT_WINDOW_EVENTS = 60
 # one of the window's leading events, which stand for stored ones).
 STORED_IDS = "_relay_stored_event_ids"
 
+# The two parts of `retrieve`'s one statement, in their order.
+WINDOW_PART, EVENTS_PART = 0, 1
+
 WindowBase = declarative_base()
 
 
@@ -117,25 +120,48 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     # --- reading -------------------------------------------------------------
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        with self.session_scope() as session:
-            # At most one row, and only for the current session: `save` drops it when a session starts.
-            window = session.query(TrackerWindow).filter(TrackerWindow.sender_id == sender_id).one_or_none()
-            if window is None:  # Rasa's own query: the session's events, from its start
-                query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
-            else:
-                query = session.query(self.SQLEvent).filter(
-                    self.SQLEvent.sender_id == sender_id, self.SQLEvent.id > window.last_event_id
-                )
-            # Plain (id, data) rows: ORM objects for each event cost a tenth of the tracker store's time.
-            rows = query.with_entities(self.SQLEvent.id, self.SQLEvent.data).order_by(self.SQLEvent.id).all()
-            leading = _leading_events(json.loads(window.state)) if window is not None else []
-            events = leading + [json.loads(row.data) for row in rows]
-            ids = [None] * len(leading) + [row.id for row in rows]
+        # One statement outside a transaction: on PostgreSQL a session's BEGIN, two SELECTs and ROLLBACK
+        # were four round trips on every turn. Its two parts read one snapshot, and the lock store keeps
+        # every other writer of this conversation out until this turn is saved.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            rows = connection.execute(self._window_and_events(sender_id)).all()
+        window = rows[0] if rows and rows[0].part == WINDOW_PART else None
+        rows = rows[1:] if window is not None else rows
+        leading = _leading_events(json.loads(window.data)) if window is not None else []
         if not self.domain or not rows:
             return None
+        events = leading + [json.loads(row.data) for row in rows]
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
-        setattr(tracker, STORED_IDS, ids)
+        setattr(tracker, STORED_IDS, [None] * len(leading) + [row.id for row in rows])
         return tracker
+
+    def _window_and_events(self, sender_id: str) -> Any:
+        """The conversation's window row (at most one, `part` 0), then the events Rasa is to see (`part` 1).
+
+        The events: those after the window start if there is one (`save` drops it
+        when a session starts, so it belongs to the current session), else Rasa's
+        own choice, the events since the session's latest `session_started`.
+        Plain (id, data) rows: ORM objects for each event cost a tenth of the
+        tracker store's time.
+        """
+        windows, events = TrackerWindow.__table__, self.SQLEvent.__table__
+        window_start = sa.select(windows.c.last_event_id).where(windows.c.sender_id == sender_id).scalar_subquery()
+        session_start = (
+            sa.select(sa.func.max(events.c.timestamp))
+            .where(events.c.sender_id == sender_id, events.c.type_name == SessionStarted.type_name)
+            .scalar_subquery()
+        )
+        in_window = sa.or_(
+            sa.and_(window_start.is_not(None), events.c.id > window_start),
+            sa.and_(window_start.is_(None), sa.or_(session_start.is_(None), events.c.timestamp >= session_start)),
+        )
+        window_row = sa.select(
+            sa.literal(WINDOW_PART).label("part"), windows.c.last_event_id.label("id"), windows.c.state.label("data")
+        ).where(windows.c.sender_id == sender_id)
+        event_rows = sa.select(sa.literal(EVENTS_PART), events.c.id, events.c.data).where(
+            events.c.sender_id == sender_id, in_window
+        )
+        return sa.union_all(window_row, event_rows).order_by("part", "id")
 
     # --- writing -------------------------------------------------------------
 

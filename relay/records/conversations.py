@@ -4,7 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from relay.models import Conversation, Message, Patient, utcnow
 
@@ -19,17 +19,19 @@ def find_or_open(
     the unique phone column lets one insert win and the other reads the
     winner's row.
     """
-    conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one_or_none()
+    # With its patient: every caller reads it (the patient's language, who is texting).
+    with_patient = select(Conversation).filter_by(phone=phone).options(joinedload(Conversation.patient))
+    conversation = session.scalars(with_patient).one_or_none()
     if conversation is not None:
         return conversation
     if patient is None:
         patient = session.scalars(select(Patient).filter_by(phone=phone)).one_or_none()
-    conversation = Conversation(phone=phone, patient_id=patient.id if patient else None)
+    conversation = Conversation(phone=phone, patient=patient)
     try:
         with session.begin_nested():
             session.add(conversation)
     except IntegrityError:
-        conversation = session.scalars(select(Conversation).filter_by(phone=phone)).one()
+        conversation = session.scalars(with_patient).one()
     return conversation
 
 
