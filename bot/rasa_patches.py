@@ -3,13 +3,21 @@
 Each patch keeps Rasa's behaviour and removes a cost measured in a profile of
 our turns (issue 14). Runs in the Rasa venv: imports only rasa and its deps.
 
-1. Action server responses are validated with a validator built once.
+1. Action server responses are validated with validators built once, each event
+   against its own event type's schema.
    `RemoteAction._validate_action_result` calls `jsonschema.validate`, which
    checks the whole events schema against its meta-schema on every call
    before validating the response: about 30% of the Rasa process's CPU per
-   turn. The schema is a constant, so it is checked once here, and each
-   response is validated with the same validator class and the same
-   best-match error, with Rasa's own message appended, as before.
+   turn. The schema is a constant, so it is checked once here. jsonschema's
+   walk of it was then still 5%: each event is checked against all 23 event
+   schemas of a `oneOf`, and every one that does not match builds its errors.
+   Every one of those schemas pins `event` to a different name, and `event`
+   is required, so exactly the one named by the event can match: an event is
+   valid under the `oneOf` if and only if it is valid under that one (with
+   the properties every event shares). So each event is checked against that
+   one alone (8 times faster on a typical response); a response that fails
+   there goes through Rasa's whole schema, which raises the same best-match
+   error, with Rasa's own message appended, as before.
 2. An event's class is looked up once per type name. `Event.from_parameters`
    (every event of every tracker loaded, every event an action returns)
    calls `Event.resolve_by_type`, which walks the whole tree of Event
@@ -35,6 +43,7 @@ our turns (issue 14). Runs in the Rasa venv: imports only rasa and its deps.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from functools import lru_cache
 from typing import Any
@@ -69,10 +78,45 @@ def _action_response_validator() -> Any:
     return cls(schema)
 
 
-# --- 1. action responses, validated with a validator built once -------------
+class _EventByEvent:
+    """Rasa's action response schema, its events each checked against the one event schema they name."""
+
+    def __init__(self) -> None:
+        schema = RemoteAction.action_response_format_spec()
+        cls = validator_for(schema)
+        events = schema["properties"]["events"]["items"]  # Rasa's EVENT_SCHEMA
+        shared = {key: value for key, value in events.items() if key != "oneOf"}
+        names = [branch["properties"]["event"]["const"] for branch in events["oneOf"]]
+        if len(set(names)) != len(names) or "event" not in events["required"]:
+            raise ValueError("Rasa's event schemas no longer each pin a distinct, required `event`")
+        outer = copy.deepcopy(schema)
+        outer["properties"]["events"]["items"] = shared
+        self._outer = cls(outer)
+        branches = zip(names, events["oneOf"], strict=True)
+        self._events = {name: cls({**shared, "allOf": [branch]}) for name, branch in branches}
+
+    def is_valid(self, result: Any) -> bool:
+        if not self._outer.is_valid(result):
+            return False
+        for event in result.get("events") or []:
+            validator = self._events.get(event["event"])
+            if validator is None or not validator.is_valid(event):
+                return False
+        return True
+
+
+@lru_cache(maxsize=1)
+def _event_by_event() -> _EventByEvent:
+    return _EventByEvent()
+
+
+# --- 1. action responses, validated with validators built once ----------------
 
 
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+    if _event_by_event().is_valid(result):
+        return True
+    # Rasa's whole schema names what is wrong, in Rasa's words.
     error = best_match(_action_response_validator().iter_errors(result))
     if error is not None:
         error.message += _RASA_HINT
